@@ -1,0 +1,125 @@
+//! The command line: one subcommand per scenario, each with the common connection options flattened in, so
+//! `switchyard-loadtest fanout --url ... --publishers 2` works with the options in any order.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use switchyard::wamp::codec::Serializer;
+
+use crate::transport::Target;
+
+/// A WAMP v2 load generator: drives a router with publishers and subscribers (`fanout`) or callers and
+/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Publishers publish (acknowledged, windowed) round-robin to T topics; each subscriber listens to
+    /// one topic and checks every event for loss and order.
+    Fanout(FanoutArgs),
+    /// Callers keep W calls in flight each against callees that echo the arguments back.
+    Rpc(RpcArgs),
+}
+
+/// Options every scenario shares.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// The router: rs://HOST:PORT (RawSocket over TCP), rs+unix:///PATH (RawSocket over a Unix socket)
+    /// or ws://HOST:PORT/PATH (WebSocket).
+    #[arg(long, default_value = "rs://127.0.0.1:8080", value_parser = Target::parse)]
+    pub url: Target,
+    /// The WAMP serializer: json, msgpack or cbor.
+    #[arg(long, default_value = "json", value_parser = parse_serializer)]
+    pub serializer: Serializer,
+    /// The realm every session joins.
+    #[arg(long, default_value = "realm1")]
+    pub realm: String,
+    /// How long to send, in seconds (stragglers get up to 2 s more).
+    #[arg(long, default_value = "5", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Sender threads driving the publishers/callers. Default: one per publisher/caller, at most one per
+    /// CPU. Every connection also has its own reader thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Prefix of the topic and procedure URIs. Default: `loadtest.<pid>`, so concurrent runs against one
+    /// router do not see each other's traffic.
+    #[arg(long)]
+    pub prefix: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Publishing sessions.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub publishers: u32,
+    /// Subscribing sessions; subscriber i subscribes to topic i % T.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub subscribers: u32,
+    /// Topics; every publisher publishes to them round-robin.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub topics: u32,
+    /// Approximate size in bytes of each event's encoded `Arguments` list (padded with a string).
+    #[arg(long, default_value = "64")]
+    pub payload: usize,
+    /// Most PUBLISH messages a publisher has awaiting their PUBLISHED acknowledgement.
+    #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RpcArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Callee sessions; callee k registers `<prefix>.proc.k`.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub callees: u32,
+    /// Caller sessions; caller c calls `<prefix>.proc.(c % callees)`.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub callers: u32,
+    /// Calls each caller keeps in flight.
+    #[arg(long, default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
+    pub outstanding: u32,
+    /// Approximate size in bytes of each call's encoded `Arguments` list (echoed back by the callee).
+    #[arg(long, default_value = "64")]
+    pub payload: usize,
+}
+
+impl CommonArgs {
+    /// The URI prefix for this run.
+    pub fn prefix(&self) -> String {
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| format!("loadtest.{}", std::process::id()))
+    }
+
+    /// The number of sender threads for `clients` publishers or callers.
+    pub fn sender_threads(&self, clients: u32) -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        match self.threads {
+            Some(n) => n.min(clients) as usize,
+            None => (clients as usize).min(cpus),
+        }
+    }
+}
+
+fn parse_serializer(s: &str) -> Result<Serializer, String> {
+    Serializer::ALL
+        .into_iter()
+        .find(|f| f.name() == s)
+        .ok_or_else(|| format!("unknown serializer `{s}`: use json, msgpack or cbor"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("duration must be in (0, 86400] seconds, not {s}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}

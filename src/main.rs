@@ -1,0 +1,83 @@
+//! The `switchyard` command: parse arguments, load the configuration (or the embedded default), start the
+//! shards, and run until SIGINT/SIGTERM (a second signal exits at once).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use switchyard::{Config, RouterHandle};
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A thread-per-core WAMP v2 router.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// TOML configuration file (realms, endpoints, cores, limits). Without it: realm `realm1`, anonymous,
+    /// WebSocket and RawSocket on 127.0.0.1:8080.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Number of shards (pinned cores); overrides the config. Default: every core the process may use.
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(cores) = args.cores {
+        if cores == 0 {
+            error!("--cores must be at least 1");
+            return ExitCode::FAILURE;
+        }
+        config.cores = Some(cores);
+    }
+
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once; the first one asks for a graceful stop.
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, terminate.clone())
+                .and_then(|_| signal_hook::flag::register(signal, terminate.clone()));
+        if let Err(e) = registered {
+            error!("cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let router = match RouterHandle::start(config) {
+        Ok(router) => router,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    while !terminate.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    info!("stopping: saying GOODBYE to every session");
+    router.stop();
+    info!("stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,268 @@
+//! The broker half of a shard (section 5): this shard's subscriptions and the EVENT fan-out. A publication
+//! is matched against the local table on every shard; each shard encodes one EVENT per subscription and
+//! serializer and queues the same bytes to every receiving subscriber.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use tracing::warn;
+
+use crate::dict;
+use crate::wamp::codec::{self, Serializer};
+use crate::wamp::ids::random_id;
+use crate::wamp::message::code;
+use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
+
+use super::effects::{ConnId, Outbox};
+use super::peer::{PeerMessage, Publication};
+use super::session::Session;
+use super::shard_router::ShardRouter;
+
+/// A session subscribed on this shard.
+#[derive(Debug, Clone, Copy)]
+struct Subscriber {
+    conn: ConnId,
+    session: Id,
+    serializer: Serializer,
+}
+
+/// This shard's share of one subscription: its router-wide ID and the local subscribers.
+#[derive(Debug)]
+struct LocalSubscription {
+    id: Id,
+    subscribers: Vec<Subscriber>,
+}
+
+/// One realm's subscriptions on this shard, by topic (exact matching).
+#[derive(Debug, Default)]
+pub struct Broker {
+    exact: AHashMap<String, LocalSubscription>,
+}
+
+impl ShardRouter {
+    pub(super) fn on_subscribe(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        options: Dict,
+        topic: String,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        let (session_id, realm) = (session.id, session.realm);
+        match options.get("match").and_then(Value::as_str) {
+            None | Some("exact") => {}
+            Some(other) => {
+                let text = format!("match policy {other:?} is not supported; only \"exact\" is");
+                return self.error(
+                    conn,
+                    code::SUBSCRIBE,
+                    request,
+                    uris::INVALID_ARGUMENT,
+                    &text,
+                    out,
+                );
+            }
+        }
+        if !uri::is_valid(&topic, self.registry.realm(realm).uri_check) {
+            let text = format!("{topic:?} is not a valid topic URI");
+            return self.error(
+                conn,
+                code::SUBSCRIBE,
+                request,
+                uris::INVALID_URI,
+                &text,
+                out,
+            );
+        }
+        let serializer = self.conns[&conn].serializer;
+        let registry = &self.registry;
+        let local = self.realms[realm]
+            .broker
+            .exact
+            .entry(topic.clone())
+            .or_insert_with(|| LocalSubscription {
+                id: registry.acquire_subscription(realm, &topic),
+                subscribers: Vec::new(),
+            });
+        let subscription = local.id;
+        if !local.subscribers.iter().any(|s| s.conn == conn) {
+            local.subscribers.push(Subscriber {
+                conn,
+                session: session_id,
+                serializer,
+            });
+        }
+        if let Some(session) = self.session_mut(conn) {
+            session.subscriptions.insert(subscription, topic);
+        }
+        self.send(
+            conn,
+            &Message::Subscribed {
+                request,
+                subscription,
+            },
+            out,
+        );
+    }
+
+    pub(super) fn on_unsubscribe(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        subscription: Id,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        let realm = session.realm;
+        let Some(topic) = session.subscriptions.remove(&subscription) else {
+            let text = format!("this session holds no subscription {subscription}");
+            return self.error(
+                conn,
+                code::UNSUBSCRIBE,
+                request,
+                uris::NO_SUCH_SUBSCRIPTION,
+                &text,
+                out,
+            );
+        };
+        self.remove_subscriber(realm, &topic, conn);
+        self.send(
+            conn,
+            &Message::Unsubscribed {
+                request,
+                details: None,
+            },
+            out,
+        );
+    }
+
+    pub(super) fn on_publish(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        options: Dict,
+        topic: String,
+        payload: Payload,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        let acknowledge = options
+            .get("acknowledge")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !uri::is_valid(&topic, self.registry.realm(session.realm).uri_check) {
+            if acknowledge {
+                let text = format!("{topic:?} is not a valid topic URI");
+                self.error(conn, code::PUBLISH, request, uris::INVALID_URI, &text, out);
+            }
+            return;
+        }
+        let ids = |key: &str| -> Option<Vec<Id>> {
+            options
+                .get(key)
+                .and_then(Value::as_list)
+                .map(|l| l.iter().filter_map(Value::as_u64).collect())
+        };
+        let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
+            dict! {
+                "publisher" => session.id,
+                "publisher_authid" => &*session.authid,
+                "publisher_authrole" => &*session.authrole,
+            }
+        } else {
+            Dict::new()
+        };
+        let publication = Arc::new(Publication {
+            realm: session.realm,
+            topic,
+            publication: random_id(),
+            publisher: session.id,
+            exclude_me: options
+                .get("exclude_me")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            exclude: ids("exclude").unwrap_or_default(),
+            eligible: ids("eligible"),
+            details,
+            payload,
+        });
+        self.broadcast(|| PeerMessage::Publish(publication.clone()), out);
+        self.deliver(&publication, out);
+        if acknowledge {
+            let published = Message::Published {
+                request,
+                publication: publication.publication,
+            };
+            self.send(conn, &published, out);
+        }
+    }
+
+    /// Queues the EVENT for every subscriber on this shard that may receive `publication`.
+    pub(super) fn deliver(&self, publication: &Publication, out: &mut Outbox) {
+        let Some(local) = self.realms[publication.realm]
+            .broker
+            .exact
+            .get(&publication.topic)
+        else {
+            return;
+        };
+        let mut encoded: [Option<bytes::Bytes>; 3] = Default::default();
+        for subscriber in &local.subscribers {
+            if publication.exclude_me && subscriber.session == publication.publisher
+                || publication.exclude.contains(&subscriber.session)
+                || publication
+                    .eligible
+                    .as_ref()
+                    .is_some_and(|e| !e.contains(&subscriber.session))
+            {
+                continue;
+            }
+            let slot = &mut encoded[subscriber.serializer.index()];
+            if slot.is_none() {
+                let payload = match publication.payload.transcode(subscriber.serializer) {
+                    Ok(payload) => payload,
+                    Err(e) => {
+                        warn!(topic = %publication.topic, error = %e, "cannot transcode event payload; not delivered");
+                        continue;
+                    }
+                };
+                let event = Message::Event {
+                    subscription: local.id,
+                    publication: publication.publication,
+                    details: publication.details.clone(),
+                    payload,
+                };
+                *slot = Some(codec::encode_to_bytes(&event, subscriber.serializer));
+            }
+            if let Some(frame) = slot {
+                out.send(subscriber.conn, frame.clone());
+            }
+        }
+    }
+
+    /// Removes every subscription of a leaving session.
+    pub(super) fn drop_subscriptions(&mut self, conn: ConnId, session: &Session) {
+        for topic in session.subscriptions.values() {
+            self.remove_subscriber(session.realm, topic, conn);
+        }
+    }
+
+    fn remove_subscriber(&mut self, realm: usize, topic: &str, conn: ConnId) {
+        let broker = &mut self.realms[realm].broker;
+        let Some(local) = broker.exact.get_mut(topic) else {
+            return;
+        };
+        local.subscribers.retain(|s| s.conn != conn);
+        if local.subscribers.is_empty() {
+            broker.exact.remove(topic);
+            self.registry.release_subscription(realm, topic);
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The dealer half of a shard (section 6). Registrations are replicated to every shard (they change rarely,
+//! calls are hot), so the caller's shard finds the callee without asking anyone; the callee's shard holds
+//! the pending invocation and routes the YIELD or ERROR straight back to the caller's shard.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::dict;
+use crate::wamp::message::code;
+use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
+
+use super::effects::{ConnId, Outbox};
+use super::peer::{CallReply, PeerMessage, RegistrationEntry, RoutedCall};
+use super::session::{PendingCall, PendingInvocation, Session};
+use super::shard_router::ShardRouter;
+
+/// This shard's replica of one realm's registrations.
+#[derive(Debug, Default)]
+pub struct Dealer {
+    procedures: AHashMap<Arc<str>, RegistrationEntry>,
+}
+
+impl Dealer {
+    pub(super) fn add(&mut self, procedure: Arc<str>, entry: RegistrationEntry) {
+        self.procedures.insert(procedure, entry);
+    }
+
+    pub(super) fn remove(&mut self, procedure: &str, registration: Id) {
+        if self
+            .procedures
+            .get(procedure)
+            .is_some_and(|e| e.registration == registration)
+        {
+            self.procedures.remove(procedure);
+        }
+    }
+}
+
+impl ShardRouter {
+    pub(super) fn on_register(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        options: Dict,
+        procedure: String,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        let (session_id, realm) = (session.id, session.realm);
+        let unsupported = match (
+            options.get("match").and_then(Value::as_str),
+            options.get("invoke").and_then(Value::as_str),
+        ) {
+            (None | Some("exact"), None | Some("single")) => None,
+            (Some(m), _) if m != "exact" => Some(format!(
+                "match policy {m:?} is not supported; only \"exact\" is"
+            )),
+            (_, Some(i)) => Some(format!(
+                "invocation policy {i:?} is not supported; only \"single\" is"
+            )),
+            _ => None,
+        };
+        if let Some(text) = unsupported {
+            return self.error(
+                conn,
+                code::REGISTER,
+                request,
+                uris::INVALID_ARGUMENT,
+                &text,
+                out,
+            );
+        }
+        if !uri::is_valid(&procedure, self.registry.realm(realm).uri_check) {
+            let text = format!("{procedure:?} is not a valid procedure URI");
+            return self.error(conn, code::REGISTER, request, uris::INVALID_URI, &text, out);
+        }
+        let procedure: Arc<str> = Arc::from(procedure);
+        let Some(registration) = self.registry.claim_procedure(realm, &procedure) else {
+            let text = format!("{procedure:?} is already registered");
+            return self.error(
+                conn,
+                code::REGISTER,
+                request,
+                uris::PROCEDURE_ALREADY_EXISTS,
+                &text,
+                out,
+            );
+        };
+        let entry = RegistrationEntry {
+            registration,
+            callee: session_id,
+            shard: self.shard,
+        };
+        self.realms[realm].dealer.add(procedure.clone(), entry);
+        if let Some(session) = self.session_mut(conn) {
+            session
+                .registrations
+                .insert(registration, procedure.clone());
+        }
+        let reply = Message::Registered {
+            request,
+            registration,
+        };
+        let make = |control| PeerMessage::RegistrationAdded {
+            realm,
+            procedure: procedure.clone(),
+            entry,
+            ack: Some(control),
+        };
+        self.broadcast_control(conn, session_id, reply, make, out);
+    }
+
+    pub(super) fn on_unregister(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        registration: Id,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        let (session_id, realm) = (session.id, session.realm);
+        let Some(procedure) = session.registrations.remove(&registration) else {
+            let text = format!("this session holds no registration {registration}");
+            return self.error(
+                conn,
+                code::UNREGISTER,
+                request,
+                uris::NO_SUCH_REGISTRATION,
+                &text,
+                out,
+            );
+        };
+        self.registry
+            .release_procedure(realm, &procedure, registration);
+        self.realms[realm].dealer.remove(&procedure, registration);
+        let reply = Message::Unregistered {
+            request,
+            details: None,
+        };
+        let make = |control| PeerMessage::RegistrationRemoved {
+            realm,
+            procedure: procedure.clone(),
+            registration,
+            ack: Some(control),
+        };
+        self.broadcast_control(conn, session_id, reply, make, out);
+    }
+
+    pub(super) fn on_call(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        options: Dict,
+        procedure: String,
+        payload: Payload,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        if !uri::is_valid(&procedure, self.registry.realm(session.realm).uri_check) {
+            let text = format!("{procedure:?} is not a valid procedure URI");
+            return self.error(conn, code::CALL, request, uris::INVALID_URI, &text, out);
+        }
+        let Some(entry) = self.realms[session.realm]
+            .dealer
+            .procedures
+            .get(procedure.as_str())
+            .copied()
+        else {
+            let text = format!("no procedure registered under {procedure:?}");
+            return self.error(
+                conn,
+                code::CALL,
+                request,
+                uris::NO_SUCH_PROCEDURE,
+                &text,
+                out,
+            );
+        };
+        let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
+            dict! {
+                "caller" => session.id,
+                "caller_authid" => &*session.authid,
+                "caller_authrole" => &*session.authrole,
+            }
+        } else {
+            Dict::new()
+        };
+        let call = RoutedCall {
+            caller: session.id,
+            caller_shard: self.shard,
+            request,
+            registration: entry.registration,
+            callee: entry.callee,
+            details,
+            payload,
+        };
+        if let Some(session) = self.session_mut(conn) {
+            session.calls.insert(
+                request,
+                PendingCall {
+                    callee: entry.callee,
+                    callee_shard: entry.shard,
+                },
+            );
+        }
+        if entry.shard == self.shard {
+            self.invoke(call, out);
+        } else {
+            out.peer(entry.shard, PeerMessage::Call(Box::new(call)));
+        }
+    }
+
+    /// Sends INVOCATION to a callee on this shard, or fails the call if the callee is gone.
+    pub(super) fn invoke(&mut self, call: RoutedCall, out: &mut Outbox) {
+        let callee_conn = self.sessions.get(&call.callee).copied();
+        let serializer = callee_conn
+            .and_then(|c| self.conns.get(&c))
+            .map(|c| c.serializer);
+        let session = callee_conn.and_then(|c| self.session_mut(c));
+        let (Some(conn), Some(serializer), Some(session)) = (callee_conn, serializer, session)
+        else {
+            return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the callee is gone", out);
+        };
+        if !session.registrations.contains_key(&call.registration) {
+            return self.fail_call(
+                &call,
+                uris::NO_SUCH_PROCEDURE,
+                "the registration is gone",
+                out,
+            );
+        }
+        let payload = match call.payload.transcode(serializer) {
+            Ok(payload) => payload,
+            Err(e) => return self.fail_call(&call, uris::INVALID_ARGUMENT, &e.to_string(), out),
+        };
+        let request = session.request_ids.next();
+        let pending = PendingInvocation {
+            caller: call.caller,
+            caller_shard: call.caller_shard,
+            caller_request: call.request,
+        };
+        session.invocations.insert(request, pending);
+        let invocation = Message::Invocation {
+            request,
+            registration: call.registration,
+            details: call.details,
+            payload,
+        };
+        self.send(conn, &invocation, out);
+    }
+
+    fn fail_call(&mut self, call: &RoutedCall, uri: &str, text: &str, out: &mut Outbox) {
+        let reply = CallReply {
+            caller: call.caller,
+            request: call.request,
+            details: Dict::new(),
+            error: Some(uri.into()),
+            payload: Payload::from_values(call.payload.format, Some(&[Value::from(text)]), None),
+        };
+        self.route_reply(call.caller_shard, reply, out);
+    }
+
+    pub(super) fn on_yield(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        payload: Payload,
+        out: &mut Outbox,
+    ) {
+        self.answer_invocation(conn, request, Dict::new(), None, payload, out);
+    }
+
+    pub(super) fn on_invocation_error(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        details: Dict,
+        error: String,
+        payload: Payload,
+        out: &mut Outbox,
+    ) {
+        self.answer_invocation(conn, request, details, Some(error), payload, out);
+    }
+
+    fn answer_invocation(
+        &mut self,
+        conn: ConnId,
+        request: Id,
+        details: Dict,
+        error: Option<String>,
+        payload: Payload,
+        out: &mut Outbox,
+    ) {
+        // An answer for an unknown invocation belongs to a call whose caller left (6.3): discard it.
+        let Some(pending) = self
+            .session_mut(conn)
+            .and_then(|s| s.invocations.remove(&request))
+        else {
+            return;
+        };
+        let reply = CallReply {
+            caller: pending.caller,
+            request: pending.caller_request,
+            details,
+            error,
+            payload,
+        };
+        self.route_reply(pending.caller_shard, reply, out);
+    }
+
+    fn route_reply(&mut self, caller_shard: usize, reply: CallReply, out: &mut Outbox) {
+        if caller_shard == self.shard {
+            self.deliver_reply(reply, out);
+        } else {
+            out.peer(caller_shard, PeerMessage::Reply(Box::new(reply)));
+        }
+    }
+
+    /// Sends RESULT or ERROR to a caller on this shard, if it still waits for it.
+    pub(super) fn deliver_reply(&mut self, reply: CallReply, out: &mut Outbox) {
+        let Some(conn) = self.sessions.get(&reply.caller).copied() else {
+            return;
+        };
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        if session.calls.remove(&reply.request).is_none() {
+            return;
+        }
+        let serializer = self.conns[&conn].serializer;
+        let payload = match reply.payload.transcode(serializer) {
+            Ok(payload) => payload,
+            Err(e) => {
+                let text = format!("the callee's answer cannot be transcoded: {e}");
+                return self.error(
+                    conn,
+                    code::CALL,
+                    reply.request,
+                    uris::INVALID_ARGUMENT,
+                    &text,
+                    out,
+                );
+            }
+        };
+        let message = match reply.error {
+            None => Message::Result {
+                request: reply.request,
+                details: reply.details,
+                payload,
+            },
+            Some(error) => Message::Error {
+                request_type: code::CALL,
+                request: reply.request,
+                details: reply.details,
+                error,
+                payload,
+            },
+        };
+        self.send(conn, &message, out);
+    }
+
+    /// A caller left: forget its pending invocations with `callee` (answers would be discarded anyway).
+    pub(super) fn caller_gone(&mut self, callee: Id, caller: Id) {
+        let Some(conn) = self.sessions.get(&callee).copied() else {
+            return;
+        };
+        if let Some(session) = self.session_mut(conn) {
+            session
+                .invocations
+                .retain(|_, pending| pending.caller != caller);
+        }
+    }
+
+    /// A callee left: its registrations go away everywhere, and its pending callers get `wamp.error.canceled` (6.4).
+    pub(super) fn drop_registrations(&mut self, session: &Session, out: &mut Outbox) {
+        let realm = session.realm;
+        for (&registration, procedure) in &session.registrations {
+            self.registry
+                .release_procedure(realm, procedure, registration);
+            self.realms[realm].dealer.remove(procedure, registration);
+            let make = || PeerMessage::RegistrationRemoved {
+                realm,
+                procedure: procedure.clone(),
+                registration,
+                ack: None,
+            };
+            self.broadcast(make, out);
+        }
+        for pending in session.invocations.values() {
+            let reply = CallReply {
+                caller: pending.caller,
+                request: pending.caller_request,
+                details: Dict::new(),
+                error: Some(uris::CANCELED.into()),
+                payload: Payload::from_values(
+                    crate::wamp::codec::Serializer::Json,
+                    Some(&[Value::from("the callee left before answering")]),
+                    None,
+                ),
+            };
+            self.route_reply(pending.caller_shard, reply, out);
+        }
+    }
+
+    /// A caller left: tell each callee's shard to forget the invocations it has pending for it.
+    pub(super) fn drop_calls(&mut self, session: &Session, out: &mut Outbox) {
+        let mut notified: Vec<(usize, Id)> = Vec::new();
+        for pending in session.calls.values() {
+            let key = (pending.callee_shard, pending.callee);
+            if notified.contains(&key) {
+                continue;
+            }
+            notified.push(key);
+            if pending.callee_shard == self.shard {
+                self.caller_gone(pending.callee, session.id);
+            } else {
+                out.peer(
+                    pending.callee_shard,
+                    PeerMessage::CallerGone {
+                        callee: pending.callee,
+                        caller: session.id,
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The sans-I/O routing layer. A [`ShardRouter`] holds one shard's sessions and its shard of the routing
+//! state; it consumes decoded input (frames from its sessions, messages from other shards) and produces
+//! [`Effect`]s (bytes for a session, a message for another shard, a transport to close). It never touches
+//! a socket, so every routing rule is testable with plain byte vectors.
+
+mod broker;
+mod dealer;
+mod effects;
+mod features;
+mod peer;
+mod registry;
+mod session;
+mod shard_router;
+
+pub use effects::{ConnId, Effect, Outbox};
+pub use peer::PeerMessage;
+pub use registry::{RealmId, Registry, SessionInfo};
+pub use shard_router::ShardRouter;
+
+#[cfg(test)]
+mod tests;

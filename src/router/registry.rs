@@ -1,0 +1,164 @@
+//! Router-wide facts that every shard must agree on: realms, session IDs, the subscription ID of a
+//! (realm, topic, match), and which session holds a procedure. They change on join/leave, subscribe and
+//! register, never per event or call, so sharded maps (`dashmap`) serve them; the publish and call paths
+//! read only shard-local tables.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use crate::config::RealmConfig;
+use crate::wamp::ids::random_id;
+use crate::wamp::Id;
+
+/// Index of a realm in the configuration.
+pub type RealmId = usize;
+
+/// What the router knows of a live session, router-wide (for uniqueness and the meta API).
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub shard: usize,
+    pub realm: RealmId,
+    pub authid: Arc<str>,
+    pub authrole: Arc<str>,
+}
+
+#[derive(Debug)]
+struct SubscriptionRecord {
+    id: Id,
+    /// How many shards hold a local subscription under this ID.
+    shards: u32,
+}
+
+/// The router-wide registry, shared by all shards.
+#[derive(Debug)]
+pub struct Registry {
+    realms: Vec<RealmConfig>,
+    realm_ids: AHashMap<String, RealmId>,
+    sessions: DashMap<Id, SessionInfo>,
+    subscriptions: DashMap<(RealmId, String), SubscriptionRecord>,
+    registrations: DashMap<(RealmId, Arc<str>), Id>,
+}
+
+impl Registry {
+    pub fn new(realms: Vec<RealmConfig>) -> Registry {
+        let realm_ids = realms
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        Registry {
+            realms,
+            realm_ids,
+            sessions: DashMap::new(),
+            subscriptions: DashMap::new(),
+            registrations: DashMap::new(),
+        }
+    }
+
+    pub fn realm_id(&self, name: &str) -> Option<RealmId> {
+        self.realm_ids.get(name).copied()
+    }
+
+    pub fn realm(&self, id: RealmId) -> &RealmConfig {
+        &self.realms[id]
+    }
+
+    pub fn realm_count(&self) -> usize {
+        self.realms.len()
+    }
+
+    /// Draws a fresh session ID and records the session under it.
+    pub fn add_session(&self, info: SessionInfo) -> Id {
+        loop {
+            let id = random_id();
+            if let Entry::Vacant(slot) = self.sessions.entry(id) {
+                slot.insert(info);
+                return id;
+            }
+        }
+    }
+
+    pub fn remove_session(&self, id: Id) {
+        self.sessions.remove(&id);
+    }
+
+    pub fn session(&self, id: Id) -> Option<SessionInfo> {
+        self.sessions.get(&id).map(|s| s.clone())
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The subscription ID of `topic` in `realm`, taken by one more shard.
+    pub fn acquire_subscription(&self, realm: RealmId, topic: &str) -> Id {
+        let mut record = self
+            .subscriptions
+            .entry((realm, topic.to_owned()))
+            .or_insert_with(|| SubscriptionRecord {
+                id: random_id(),
+                shards: 0,
+            });
+        record.shards += 1;
+        record.id
+    }
+
+    /// One shard no longer holds the subscription; the ID is retired when no shard does.
+    pub fn release_subscription(&self, realm: RealmId, topic: &str) {
+        let key = (realm, topic.to_owned());
+        if let Entry::Occupied(mut record) = self.subscriptions.entry(key) {
+            record.get_mut().shards -= 1;
+            if record.get().shards == 0 {
+                record.remove();
+            }
+        }
+    }
+
+    /// Claims `procedure` in `realm`; `None` if another session holds it.
+    pub fn claim_procedure(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
+        match self.registrations.entry((realm, procedure.clone())) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(slot) => Some(*slot.insert(random_id())),
+        }
+    }
+
+    /// Gives `procedure` up, if `registration` still holds it.
+    pub fn release_procedure(&self, realm: RealmId, procedure: &Arc<str>, registration: Id) {
+        self.registrations
+            .remove_if(&(realm, procedure.clone()), |_, id| *id == registration);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn subscription_ids_are_shared_and_retired() {
+        let reg = Registry::new(Config::default().realms);
+        let a = reg.acquire_subscription(0, "t");
+        let b = reg.acquire_subscription(0, "t");
+        assert_eq!(a, b);
+        reg.release_subscription(0, "t");
+        assert_eq!(reg.acquire_subscription(0, "t"), a);
+        reg.release_subscription(0, "t");
+        reg.release_subscription(0, "t");
+        assert_eq!(reg.subscriptions.len(), 0);
+    }
+
+    #[test]
+    fn procedures_are_claimed_once() {
+        let reg = Registry::new(Config::default().realms);
+        let p: Arc<str> = Arc::from("p");
+        let id = reg.claim_procedure(0, &p).unwrap();
+        assert!(reg.claim_procedure(0, &p).is_none());
+        reg.release_procedure(0, &p, id + 1);
+        assert!(reg.claim_procedure(0, &p).is_none());
+        reg.release_procedure(0, &p, id);
+        assert!(reg.claim_procedure(0, &p).is_some());
+    }
+}

@@ -1,0 +1,84 @@
+//! A connection's session state on its shard: the session lifecycle of section 4 (HELLO, WELCOME, ABORT,
+//! GOODBYE) and what a session holds (subscriptions, registrations, pending calls and invocations) so
+//! that leaving cleans everything up.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::wamp::codec::Serializer;
+use crate::wamp::ids::SessionScopeIds;
+use crate::wamp::Id;
+
+use super::registry::RealmId;
+
+/// Where a connection is in the session lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Transport is up, waiting for HELLO.
+    AwaitingHello,
+    /// WELCOME sent; the session routes.
+    Established,
+    /// The router sent GOODBYE and waits for the reply.
+    ShuttingDown,
+    /// ABORT sent or transport gone: ignore everything.
+    Closed,
+}
+
+/// One connection on this shard.
+#[derive(Debug)]
+pub struct Conn {
+    pub serializer: Serializer,
+    pub phase: Phase,
+    pub session: Option<Session>,
+}
+
+/// An invocation sent to a callee on this shard, waiting for its YIELD or ERROR.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingInvocation {
+    pub caller: Id,
+    pub caller_shard: usize,
+    pub caller_request: Id,
+}
+
+/// A call made by a caller on this shard, waiting for its RESULT or ERROR.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingCall {
+    pub callee: Id,
+    pub callee_shard: usize,
+}
+
+/// An established session.
+#[derive(Debug)]
+pub struct Session {
+    pub id: Id,
+    pub realm: RealmId,
+    pub authid: Arc<str>,
+    pub authrole: Arc<str>,
+    /// Request IDs the router issues to this session (INVOCATION).
+    pub request_ids: SessionScopeIds,
+    /// Subscription IDs held, with their topics.
+    pub subscriptions: AHashMap<Id, String>,
+    /// Registration IDs held, with their procedures.
+    pub registrations: AHashMap<Id, Arc<str>>,
+    /// As callee: invocation request ID -> who waits for the answer.
+    pub invocations: AHashMap<Id, PendingInvocation>,
+    /// As caller: CALL request ID -> where the call went.
+    pub calls: AHashMap<Id, PendingCall>,
+}
+
+impl Session {
+    pub fn new(id: Id, realm: RealmId, authid: Arc<str>, authrole: Arc<str>) -> Session {
+        Session {
+            id,
+            realm,
+            authid,
+            authrole,
+            request_ids: SessionScopeIds::default(),
+            subscriptions: AHashMap::new(),
+            registrations: AHashMap::new(),
+            invocations: AHashMap::new(),
+            calls: AHashMap::new(),
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! One shard's router: its connections and sessions, the session state machine, and the dispatch of
+//! client messages and cross-shard messages to the broker and dealer halves (`broker.rs`, `dealer.rs`).
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+use tracing::debug;
+
+use crate::dict;
+use crate::wamp::codec::{self, Serializer};
+use crate::wamp::message::code;
+use crate::wamp::{uris, validate, Dict, Id, Message, Payload, Value};
+
+use super::broker::Broker;
+use super::dealer::Dealer;
+use super::effects::{ConnId, Outbox};
+use super::features::{router_roles, AGENT};
+use super::peer::PeerMessage;
+use super::registry::{Registry, SessionInfo};
+use super::session::{Conn, Phase, Session};
+
+/// A change that other shards must apply before the client is told it is done.
+#[derive(Debug)]
+pub(super) struct PendingControl {
+    pub remaining: usize,
+    pub conn: ConnId,
+    pub session: Id,
+    /// The acknowledgment to send when every shard applied the change.
+    pub reply: Message,
+}
+
+/// One realm's shard of the routing state.
+#[derive(Debug, Default)]
+pub(super) struct RealmShard {
+    pub broker: Broker,
+    pub dealer: Dealer,
+}
+
+/// The routing state and session state machine of one shard (sans-I/O).
+#[derive(Debug)]
+pub struct ShardRouter {
+    pub(super) shard: usize,
+    pub(super) shards: usize,
+    pub(super) registry: Arc<Registry>,
+    pub(super) realms: Vec<RealmShard>,
+    pub(super) conns: AHashMap<ConnId, Conn>,
+    /// Session ID -> the connection carrying it.
+    pub(super) sessions: AHashMap<Id, ConnId>,
+    next_conn: ConnId,
+    pub(super) controls: AHashMap<u64, PendingControl>,
+    next_control: u64,
+}
+
+impl ShardRouter {
+    pub fn new(shard: usize, shards: usize, registry: Arc<Registry>) -> ShardRouter {
+        let realms = (0..registry.realm_count())
+            .map(|_| RealmShard::default())
+            .collect();
+        ShardRouter {
+            shard,
+            shards,
+            registry,
+            realms,
+            conns: AHashMap::new(),
+            sessions: AHashMap::new(),
+            next_conn: 1,
+            controls: AHashMap::new(),
+            next_control: 1,
+        }
+    }
+
+    /// A transport finished its handshake: a new connection, waiting for HELLO.
+    pub fn open(&mut self, serializer: Serializer) -> ConnId {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            conn,
+            Conn {
+                serializer,
+                phase: Phase::AwaitingHello,
+                session: None,
+            },
+        );
+        conn
+    }
+
+    /// The transport of `conn` is gone (closed, failed or closed by us): clean up after its session.
+    pub fn closed(&mut self, conn: ConnId, out: &mut Outbox) {
+        self.end_session(conn, out);
+        self.conns.remove(&conn);
+    }
+
+    /// Number of established sessions on this shard.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// One inbound WAMP message, as framed by the transport.
+    pub fn handle_frame(&mut self, conn: ConnId, frame: Bytes, out: &mut Outbox) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.phase == Phase::Closed {
+            return;
+        }
+        match codec::decode(c.serializer, frame) {
+            Ok(message) => match validate::validate(&message) {
+                Ok(()) => self.handle_message(conn, message, out),
+                Err(reason) => self.protocol_violation(conn, &reason, out),
+            },
+            Err(e) => self.protocol_violation(conn, &e.to_string(), out),
+        }
+    }
+
+    /// One decoded, validated inbound message.
+    pub fn handle_message(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match c.phase {
+            Phase::Closed => {}
+            Phase::AwaitingHello => match message {
+                Message::Hello { realm, details } => self.on_hello(conn, realm, details, out),
+                Message::Abort { .. } => self.close_now(conn, out),
+                other => {
+                    let reason = format!("expected HELLO, received {}", other.name());
+                    self.protocol_violation(conn, &reason, out)
+                }
+            },
+            Phase::ShuttingDown => match message {
+                Message::Goodbye { .. } | Message::Abort { .. } => self.close_now(conn, out),
+                _ => {} // section 4.2: after sending GOODBYE, ignore everything but the reply
+            },
+            Phase::Established => self.dispatch(conn, message, out),
+        }
+    }
+
+    fn dispatch(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        match message {
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => self.on_publish(conn, request, options, topic, payload, out),
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => self.on_subscribe(conn, request, options, topic, out),
+            Message::Unsubscribe {
+                request,
+                subscription,
+            } => self.on_unsubscribe(conn, request, subscription, out),
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => self.on_call(conn, request, options, procedure, payload, out),
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => self.on_register(conn, request, options, procedure, out),
+            Message::Unregister {
+                request,
+                registration,
+            } => self.on_unregister(conn, request, registration, out),
+            Message::Yield {
+                request, payload, ..
+            } => self.on_yield(conn, request, payload, out),
+            Message::Error {
+                request_type: code::INVOCATION,
+                request,
+                details,
+                error,
+                payload,
+            } => self.on_invocation_error(conn, request, details, error, payload, out),
+            Message::Goodbye { .. } => {
+                let reply = Message::Goodbye {
+                    details: Dict::new(),
+                    reason: uris::GOODBYE_AND_OUT.into(),
+                };
+                self.send(conn, &reply, out);
+                self.end_session(conn, out);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.phase = Phase::AwaitingHello;
+                }
+            }
+            Message::Abort { .. } => self.close_now(conn, out),
+            Message::Hello { .. } => {
+                self.protocol_violation(conn, "HELLO received on an established session", out)
+            }
+            Message::Error { request_type, .. } => {
+                let reason =
+                    format!("ERROR for request type {request_type} cannot be sent to a router");
+                self.protocol_violation(conn, &reason, out)
+            }
+            other => {
+                let reason = format!(
+                    "{} is not a message a client may send to this router",
+                    other.name()
+                );
+                self.protocol_violation(conn, &reason, out)
+            }
+        }
+    }
+
+    fn on_hello(&mut self, conn: ConnId, realm: String, details: Dict, out: &mut Outbox) {
+        let Some(realm_id) = self.registry.realm_id(&realm) else {
+            let message = format!("no realm named {realm:?} on this router");
+            return self.abort(conn, uris::NO_SUCH_REALM, &message, out);
+        };
+        let announces_a_role = match details.get("roles") {
+            Some(Value::Dict(roles)) => ["publisher", "subscriber", "caller", "callee"]
+                .iter()
+                .any(|r| roles.contains_key(*r)),
+            _ => false,
+        };
+        if !announces_a_role {
+            return self.protocol_violation(
+                conn,
+                "HELLO.Details.roles must announce at least one role",
+                out,
+            );
+        }
+        let offered = details
+            .get("authmethods")
+            .and_then(Value::as_list)
+            .unwrap_or(&[]);
+        if !offered.is_empty() && !offered.iter().any(|m| m.as_str() == Some("anonymous")) {
+            let message = "none of the offered authentication methods is enabled on this realm";
+            return self.abort(conn, "wamp.error.no_auth_method", message, out);
+        }
+        if !self.registry.realm(realm_id).anonymous {
+            return self.abort(
+                conn,
+                uris::NOT_AUTHORIZED,
+                "anonymous access to this realm is not allowed",
+                out,
+            );
+        }
+        let authrole: Arc<str> = Arc::from("anonymous");
+        let info = SessionInfo {
+            shard: self.shard,
+            realm: realm_id,
+            authid: Arc::from(""),
+            authrole: authrole.clone(),
+        };
+        let id = self.registry.add_session(info);
+        let authid: Arc<str> = Arc::from(id.to_string());
+        let welcome = Message::Welcome {
+            session: id,
+            details: dict! {
+                "realm" => realm,
+                "roles" => router_roles(),
+                "authid" => &*authid,
+                "authrole" => &*authrole,
+                "authmethod" => "anonymous",
+                "authprovider" => "static",
+                "agent" => AGENT,
+            },
+        };
+        self.send(conn, &welcome, out);
+        self.sessions.insert(id, conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::Established;
+            c.session = Some(Session::new(id, realm_id, authid, authrole));
+        }
+        debug!(
+            shard = self.shard,
+            session = id,
+            realm = realm_id,
+            "session joined"
+        );
+    }
+
+    /// Asks every established session to leave (router shutdown): GOODBYE `wamp.close.system_shutdown`.
+    pub fn shutdown(&mut self, out: &mut Outbox) {
+        let established: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Established)
+            .map(|(id, _)| *id)
+            .collect();
+        let goodbye = Message::Goodbye {
+            details: Dict::new(),
+            reason: uris::CLOSE_SYSTEM_SHUTDOWN.into(),
+        };
+        for conn in established {
+            self.send(conn, &goodbye, out);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.phase = Phase::ShuttingDown;
+            }
+        }
+    }
+
+    /// The peer broke the protocol: ABORT `wamp.error.protocol_violation` and close its transport.
+    pub fn protocol_violation(&mut self, conn: ConnId, reason: &str, out: &mut Outbox) {
+        debug!(shard = self.shard, conn, reason, "protocol violation");
+        self.abort(conn, uris::PROTOCOL_VIOLATION, reason, out);
+    }
+
+    fn abort(&mut self, conn: ConnId, uri: &str, message: &str, out: &mut Outbox) {
+        let abort = Message::Abort {
+            details: dict! { "message" => message },
+            reason: uri.into(),
+            payload: Payload::empty(),
+        };
+        self.send(conn, &abort, out);
+        self.close_now(conn, out);
+    }
+
+    /// Ends the session (if any) and closes the transport once what is queued has been written.
+    fn close_now(&mut self, conn: ConnId, out: &mut Outbox) {
+        self.end_session(conn, out);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::Closed;
+        }
+        out.close(conn);
+    }
+
+    /// The session on `conn` (if any) is over: release everything it held, on every shard.
+    fn end_session(&mut self, conn: ConnId, out: &mut Outbox) {
+        let Some(session) = self.conns.get_mut(&conn).and_then(|c| c.session.take()) else {
+            return;
+        };
+        self.sessions.remove(&session.id);
+        self.registry.remove_session(session.id);
+        self.drop_subscriptions(conn, &session);
+        self.drop_registrations(&session, out);
+        self.drop_calls(&session, out);
+        debug!(shard = self.shard, session = session.id, "session left");
+    }
+
+    /// A message from another shard.
+    pub fn handle_peer(&mut self, from: usize, message: PeerMessage, out: &mut Outbox) {
+        match message {
+            PeerMessage::Publish(publication) => self.deliver(&publication, out),
+            PeerMessage::RegistrationAdded {
+                realm,
+                procedure,
+                entry,
+                ack,
+            } => {
+                self.realms[realm].dealer.add(procedure, entry);
+                if let Some(control) = ack {
+                    out.peer(from, PeerMessage::Ack { control });
+                }
+            }
+            PeerMessage::RegistrationRemoved {
+                realm,
+                procedure,
+                registration,
+                ack,
+            } => {
+                self.realms[realm].dealer.remove(&procedure, registration);
+                if let Some(control) = ack {
+                    out.peer(from, PeerMessage::Ack { control });
+                }
+            }
+            PeerMessage::Ack { control } => self.acknowledged(control, out),
+            PeerMessage::Call(call) => self.invoke(*call, out),
+            PeerMessage::Reply(reply) => self.deliver_reply(*reply, out),
+            PeerMessage::CallerGone { callee, caller } => self.caller_gone(callee, caller),
+        }
+    }
+
+    /// Sends `make(control)` to every other shard and replies `reply` to the session once all applied it.
+    pub(super) fn broadcast_control(
+        &mut self,
+        conn: ConnId,
+        session: Id,
+        reply: Message,
+        make: impl Fn(u64) -> PeerMessage,
+        out: &mut Outbox,
+    ) {
+        if self.shards == 1 {
+            return self.send(conn, &reply, out);
+        }
+        let control = self.next_control;
+        self.next_control += 1;
+        for shard in (0..self.shards).filter(|s| *s != self.shard) {
+            out.peer(shard, make(control));
+        }
+        self.controls.insert(
+            control,
+            PendingControl {
+                remaining: self.shards - 1,
+                conn,
+                session,
+                reply,
+            },
+        );
+    }
+
+    /// Sends `make()` to every other shard, without waiting for anything.
+    pub(super) fn broadcast(&self, make: impl Fn() -> PeerMessage, out: &mut Outbox) {
+        for shard in (0..self.shards).filter(|s| *s != self.shard) {
+            out.peer(shard, make());
+        }
+    }
+
+    fn acknowledged(&mut self, control: u64, out: &mut Outbox) {
+        let Some(pending) = self.controls.get_mut(&control) else {
+            return;
+        };
+        pending.remaining -= 1;
+        if pending.remaining > 0 {
+            return;
+        }
+        if let Some(done) = self.controls.remove(&control) {
+            if self.session_of(done.conn).map(|s| s.id) == Some(done.session) {
+                self.send(done.conn, &done.reply, out);
+            }
+        }
+    }
+
+    /// Encodes `message` in the connection's serializer and queues it.
+    pub(super) fn send(&self, conn: ConnId, message: &Message, out: &mut Outbox) {
+        if let Some(c) = self.conns.get(&conn) {
+            out.send(conn, codec::encode_to_bytes(message, c.serializer));
+        }
+    }
+
+    /// Replies ERROR to a request, with a human-readable message as the single argument.
+    pub(super) fn error(
+        &self,
+        conn: ConnId,
+        request_type: u64,
+        request: Id,
+        uri: &str,
+        text: &str,
+        out: &mut Outbox,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let payload = Payload::from_values(c.serializer, Some(&[Value::from(text)]), None);
+        let error = Message::Error {
+            request_type,
+            request,
+            details: Dict::new(),
+            error: uri.into(),
+            payload,
+        };
+        self.send(conn, &error, out);
+    }
+
+    pub(super) fn session_of(&self, conn: ConnId) -> Option<&Session> {
+        self.conns.get(&conn).and_then(|c| c.session.as_ref())
+    }
+
+    pub(super) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
+    }
+}

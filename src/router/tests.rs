@@ -1,0 +1,254 @@
+//! Sans-I/O tests of the routing layer: two `ShardRouter`s wired together by hand, driven with encoded
+//! frames; every effect is inspected, no sockets involved.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::config::Config;
+use crate::wamp::codec::{self, Serializer};
+use crate::wamp::{uris, Dict, Message, Payload, Value};
+
+/// Two shards and the effects they produced, delivered by hand.
+struct Mesh {
+    shards: Vec<ShardRouter>,
+    /// (shard, conn, message) sent to clients, in order.
+    sent: Vec<(usize, ConnId, Message)>,
+    closed: Vec<(usize, ConnId)>,
+}
+
+impl Mesh {
+    fn new(n: usize) -> Mesh {
+        let registry = Arc::new(Registry::new(Config::default().realms));
+        let shards = (0..n)
+            .map(|i| ShardRouter::new(i, n, registry.clone()))
+            .collect();
+        Mesh {
+            shards,
+            sent: Vec::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// Runs `f` on shard `shard`, then delivers every effect (peer messages recursively).
+    fn run(&mut self, shard: usize, f: impl FnOnce(&mut ShardRouter, &mut Outbox)) {
+        let mut out = Outbox::default();
+        f(&mut self.shards[shard], &mut out);
+        self.apply(shard, out);
+    }
+
+    fn apply(&mut self, shard: usize, out: Outbox) {
+        for effect in out.effects {
+            match effect {
+                Effect::Send(conn, frame) => {
+                    let message =
+                        codec::decode(Serializer::Json, frame).expect("router output decodes");
+                    self.sent.push((shard, conn, message));
+                }
+                Effect::Close(conn) => self.closed.push((shard, conn)),
+                Effect::Peer(to, message) => {
+                    self.run(to, |r, out| r.handle_peer(shard, message, out))
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, shard: usize, conn: ConnId, message: &Message) {
+        let bytes = codec::encode_to_bytes(message, Serializer::Json);
+        self.run(shard, |r, out| r.handle_frame(conn, bytes, out));
+    }
+
+    fn join(&mut self, shard: usize) -> ConnId {
+        let conn = self.shards[shard].open(Serializer::Json);
+        let mut roles = Dict::new();
+        roles.insert("subscriber".into(), Value::Dict(Dict::new()));
+        let mut details = Dict::new();
+        details.insert("roles".into(), Value::Dict(roles));
+        self.frame(
+            shard,
+            conn,
+            &Message::Hello {
+                realm: "realm1".into(),
+                details,
+            },
+        );
+        assert!(matches!(
+            self.take(shard, conn).as_slice(),
+            [Message::Welcome { .. }]
+        ));
+        conn
+    }
+
+    /// Messages sent to (shard, conn) since the last call.
+    fn take(&mut self, shard: usize, conn: ConnId) -> Vec<Message> {
+        let (mine, rest) = self
+            .sent
+            .drain(..)
+            .partition(|(s, c, _)| *s == shard && *c == conn);
+        self.sent = rest;
+        mine.into_iter().map(|(_, _, m)| m).collect()
+    }
+}
+
+fn args(text: &str) -> Payload {
+    Payload::from_values(Serializer::Json, Some(&[Value::from(text)]), None)
+}
+
+#[test]
+fn publication_crosses_shards_and_shares_the_subscription_id() {
+    let mut mesh = Mesh::new(2);
+    let (a, b, publisher) = (mesh.join(0), mesh.join(1), mesh.join(0));
+    for (shard, conn) in [(0, a), (1, b)] {
+        mesh.frame(
+            shard,
+            conn,
+            &Message::Subscribe {
+                request: 1,
+                options: Dict::new(),
+                topic: "t".into(),
+            },
+        );
+    }
+    let ids: Vec<_> = [(0, a), (1, b)]
+        .iter()
+        .map(|&(s, c)| match mesh.take(s, c).as_slice() {
+            [Message::Subscribed { subscription, .. }] => *subscription,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    let publish = Message::Publish {
+        request: 2,
+        options: Dict::new(),
+        topic: "t".into(),
+        payload: args("x"),
+    };
+    mesh.frame(0, publisher, &publish);
+    for (shard, conn) in [(0, a), (1, b)] {
+        match mesh.take(shard, conn).as_slice() {
+            [Message::Event {
+                subscription,
+                payload,
+                ..
+            }] => {
+                assert_eq!(*subscription, ids[0]);
+                assert_eq!(payload.to_values().unwrap().0, Some(vec![Value::from("x")]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        mesh.take(0, publisher).is_empty(),
+        "publisher excluded, no acknowledgment asked"
+    );
+}
+
+#[test]
+fn registered_is_sent_after_every_shard_applied_it() {
+    let mut mesh = Mesh::new(2);
+    let callee = mesh.join(0);
+    let caller = mesh.join(1);
+    let mut out = Outbox::default();
+    let register = Message::Register {
+        request: 1,
+        options: Dict::new(),
+        procedure: "p".into(),
+    };
+    let bytes = codec::encode_to_bytes(&register, Serializer::Json);
+    mesh.shards[0].handle_frame(callee, bytes, &mut out);
+    assert!(
+        out.effects.iter().all(|e| !matches!(e, Effect::Send(..))),
+        "no REGISTERED before the other shard acknowledged"
+    );
+    mesh.apply(0, out);
+    assert!(matches!(
+        mesh.take(0, callee).as_slice(),
+        [Message::Registered { request: 1, .. }]
+    ));
+    let call = Message::Call {
+        request: 7,
+        options: Dict::new(),
+        procedure: "p".into(),
+        payload: args("y"),
+    };
+    mesh.frame(1, caller, &call);
+    let Some(Message::Invocation { request, .. }) = mesh.take(0, callee).pop() else {
+        panic!("no INVOCATION")
+    };
+    let yield_ = Message::Yield {
+        request,
+        options: Dict::new(),
+        payload: args("z"),
+    };
+    mesh.frame(0, callee, &yield_);
+    assert!(matches!(
+        mesh.take(1, caller).as_slice(),
+        [Message::Result { request: 7, .. }]
+    ));
+}
+
+#[test]
+fn callee_leaving_cancels_pending_calls_on_other_shards() {
+    let mut mesh = Mesh::new(2);
+    let callee = mesh.join(0);
+    let caller = mesh.join(1);
+    mesh.frame(
+        0,
+        callee,
+        &Message::Register {
+            request: 1,
+            options: Dict::new(),
+            procedure: "p".into(),
+        },
+    );
+    mesh.take(0, callee);
+    mesh.frame(
+        1,
+        caller,
+        &Message::Call {
+            request: 3,
+            options: Dict::new(),
+            procedure: "p".into(),
+            payload: args(""),
+        },
+    );
+    mesh.run(0, |r, out| r.closed(callee, out));
+    match mesh.take(1, caller).as_slice() {
+        [Message::Error {
+            request: 3, error, ..
+        }] => assert_eq!(error, uris::CANCELED),
+        other => panic!("{other:?}"),
+    }
+    mesh.frame(
+        1,
+        caller,
+        &Message::Call {
+            request: 4,
+            options: Dict::new(),
+            procedure: "p".into(),
+            payload: args(""),
+        },
+    );
+    match mesh.take(1, caller).as_slice() {
+        [Message::Error {
+            request: 4, error, ..
+        }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_frames_abort_and_close() {
+    let mut mesh = Mesh::new(1);
+    let conn = mesh.join(0);
+    mesh.run(0, |r, out| {
+        r.handle_frame(conn, Bytes::from_static(b"[1, 2"), out)
+    });
+    match mesh.take(0, conn).as_slice() {
+        [Message::Abort { reason, .. }] => assert_eq!(reason, uris::PROTOCOL_VIOLATION),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mesh.closed, vec![(0, conn)]);
+    assert_eq!(mesh.shards[0].session_count(), 0);
+}

@@ -1,0 +1,123 @@
+//! The state one shard's tasks share: its router, the outbound queues of its connections, and its outboxes
+//! towards the other shards. Everything here is touched only by this shard's thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+
+use crate::config::Limits;
+use crate::router::{ConnId, Effect, Outbox, PeerMessage, ShardRouter};
+
+use super::outbound::{OutFrame, Outbound};
+use super::queue::{Queue, Signal};
+
+/// Messages for one other shard, sent over the mesh in batches.
+pub type PeerBatch = Vec<PeerMessage>;
+
+pub struct ShardCore {
+    pub shard: usize,
+    pub router: RefCell<ShardRouter>,
+    pub limits: Limits,
+    conns: RefCell<AHashMap<ConnId, Rc<Outbound>>>,
+    /// One outbox per shard (this shard's own slot stays unused).
+    peers: Vec<Queue<PeerMessage>>,
+    scratch: RefCell<Outbox>,
+    /// Set when the router is stopping: stop accepting, say GOODBYE.
+    pub stopping: Signal,
+    live_connections: Cell<usize>,
+}
+
+impl ShardCore {
+    pub fn new(shard: usize, shards: usize, router: ShardRouter, limits: Limits) -> ShardCore {
+        ShardCore {
+            shard,
+            router: RefCell::new(router),
+            limits,
+            conns: RefCell::new(AHashMap::new()),
+            peers: (0..shards).map(|_| Queue::default()).collect(),
+            scratch: RefCell::new(Outbox::default()),
+            stopping: Signal::default(),
+            live_connections: Cell::new(0),
+        }
+    }
+
+    /// Registers a connection's outbound side with the router; returns its id.
+    pub fn open(
+        &self,
+        serializer: crate::wamp::codec::Serializer,
+        outbound: Rc<Outbound>,
+    ) -> ConnId {
+        let conn = self.router.borrow_mut().open(serializer);
+        self.conns.borrow_mut().insert(conn, outbound);
+        self.live_connections.set(self.live_connections.get() + 1);
+        conn
+    }
+
+    /// The connection's transport is gone.
+    pub fn closed(&self, conn: ConnId) {
+        self.with_router(|router, out| router.closed(conn, out));
+        self.conns.borrow_mut().remove(&conn);
+        self.live_connections.set(self.live_connections.get() - 1);
+    }
+
+    pub fn live_connections(&self) -> usize {
+        self.live_connections.get()
+    }
+
+    /// One inbound WAMP message from a connection.
+    pub fn handle_frame(&self, conn: ConnId, frame: Bytes) {
+        self.with_router(|router, out| router.handle_frame(conn, frame, out));
+    }
+
+    /// A batch of messages from another shard.
+    pub fn handle_peer_batch(&self, from: usize, batch: PeerBatch) {
+        self.with_router(|router, out| {
+            for message in batch {
+                router.handle_peer(from, message, out);
+            }
+        });
+    }
+
+    /// Runs `f` on the router, then carries out the effects it produced.
+    pub fn with_router(&self, f: impl FnOnce(&mut ShardRouter, &mut Outbox)) {
+        let mut out = self.scratch.borrow_mut();
+        f(&mut self.router.borrow_mut(), &mut out);
+        let conns = self.conns.borrow();
+        for effect in out.effects.drain(..) {
+            match effect {
+                Effect::Send(conn, frame) => {
+                    if let Some(outbound) = conns.get(&conn) {
+                        outbound.queue.push(OutFrame::Message(frame));
+                    }
+                }
+                Effect::Close(conn) => {
+                    if let Some(outbound) = conns.get(&conn) {
+                        outbound.queue.close();
+                    }
+                }
+                Effect::Peer(shard, message) => self.peers[shard].push(message),
+            }
+        }
+    }
+
+    /// Waits for messages bound for `shard` and takes them all as one batch; `None` when stopping.
+    pub async fn next_peer_batch(&self, shard: usize) -> Option<PeerBatch> {
+        let queue = &self.peers[shard];
+        if !queue.ready().await {
+            return None;
+        }
+        let mut items = VecDeque::new();
+        queue.take_all(&mut items);
+        Some(items.into())
+    }
+
+    /// Stops the cross-shard forwarders once their outboxes are drained.
+    pub fn close_peers(&self) {
+        for queue in &self.peers {
+            queue.close();
+        }
+    }
+}

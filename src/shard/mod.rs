@@ -1,0 +1,339 @@
+//! The I/O side: one pinned glommio executor per core (a *shard*), each with its own listeners, its own
+//! sessions and its own [`ShardRouter`]; shards exchange batches of [`PeerMessage`]s over glommio's
+//! lock-free channel mesh.
+
+mod connection;
+mod core;
+mod listener;
+mod outbound;
+mod queue;
+mod split;
+
+use std::net::SocketAddr;
+use std::os::fd::IntoRawFd;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use tracing::{info, warn};
+
+use crate::config::{Config, EndpointKind};
+use crate::router::{Registry, ShardRouter};
+
+use self::core::{PeerBatch, ShardCore};
+
+/// Where an endpoint listens, once bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind endpoint {endpoint}: {source}")]
+    Bind {
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start shard executors: {0}")]
+    Executor(String),
+}
+
+/// A listener handed to a shard.
+enum ShardListener {
+    Tcp(std::net::TcpListener, EndpointKind),
+    Unix(PathBuf, EndpointKind),
+}
+
+/// A running router. Dropping it (or calling [`RouterHandle::stop`]) says GOODBYE to every session and
+/// stops the shards.
+pub struct RouterHandle {
+    endpoints: Vec<BoundAddr>,
+    registry: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+    shards: Vec<ExecutorJoinHandle<()>>,
+}
+
+/// How long stopping shards wait for their sessions to answer GOODBYE.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+impl RouterHandle {
+    /// Binds every endpoint, starts the shards, and returns once all of them accept connections.
+    pub fn start(config: Config) -> Result<RouterHandle, StartError> {
+        let cpus: Vec<usize> = match CpuSet::online() {
+            Ok(set) => set.into_iter().map(|l| l.cpu).collect(),
+            Err(_) => Vec::new(),
+        };
+        let shards = config.cores.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        let mut per_shard: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut endpoints = Vec::new();
+        for (index, endpoint) in config.endpoints.iter().enumerate() {
+            if let Some(addr) = endpoint.listen {
+                let (listeners, bound) =
+                    listener::bind_tcp(addr, shards, config.limits.listen_backlog).map_err(
+                        |source| StartError::Bind {
+                            endpoint: addr.to_string(),
+                            source,
+                        },
+                    )?;
+                for (shard, l) in listeners.into_iter().enumerate() {
+                    per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind));
+                }
+                endpoints.push(BoundAddr::Tcp(bound));
+            } else if let Some(path) = &endpoint.unix {
+                // A Unix socket cannot be bound once per shard: one shard (chosen per endpoint) accepts on it.
+                per_shard[index % shards].push(ShardListener::Unix(path.clone(), endpoint.kind));
+                endpoints.push(BoundAddr::Unix(path.clone()));
+            }
+        }
+
+        let registry = Arc::new(Registry::new(config.realms.clone()));
+        let mesh: MeshBuilder<PeerBatch, Full> =
+            MeshBuilder::full(shards, config.limits.mesh_channel_capacity);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let mut handles = Vec::with_capacity(shards);
+        for (shard, listeners) in per_shard.into_iter().enumerate() {
+            let placement = match cpus.get(shard % cpus.len().max(1)) {
+                Some(cpu) if !cpus.is_empty() => Placement::Fixed(*cpu),
+                _ => Placement::Unbound,
+            };
+            let context = ShardContext {
+                shard,
+                shards,
+                registry: registry.clone(),
+                limits: config.limits.clone(),
+                mesh: mesh.clone(),
+                listeners,
+                stop: stop.clone(),
+                ready: ready_tx.clone(),
+            };
+            let handle = LocalExecutorBuilder::new(placement)
+                .name(&format!("shard-{shard}"))
+                .spawn(move || run_shard(context))
+                .map_err(|e| StartError::Executor(e.to_string()))?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let router = RouterHandle {
+            endpoints,
+            registry,
+            stop,
+            shards: handles,
+        };
+        for _ in 0..shards {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(StartError::Executor(e)),
+                Err(_) => {
+                    return Err(StartError::Executor(
+                        "a shard exited during start-up".into(),
+                    ))
+                }
+            }
+        }
+        for endpoint in &router.endpoints {
+            info!(?endpoint, shards, "listening");
+        }
+        Ok(router)
+    }
+
+    /// The bound address of every endpoint, in configuration order.
+    pub fn endpoints(&self) -> &[BoundAddr] {
+        &self.endpoints
+    }
+
+    /// The shard that serves session `session`, if it is live.
+    pub fn session_shard(&self, session: crate::wamp::Id) -> Option<usize> {
+        self.registry.session(session).map(|s| s.shard)
+    }
+
+    /// Number of live sessions, router-wide.
+    pub fn session_count(&self) -> usize {
+        self.registry.session_count()
+    }
+
+    /// Says GOODBYE to every session, waits briefly for replies, and stops the shards.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Blocks until the shards exit (after [`RouterHandle::request_stop`] from another thread or a signal).
+    pub fn wait(mut self) {
+        for handle in self.shards.drain(..) {
+            let _ = handle.join();
+        }
+    }
+
+    /// Asks the shards to stop; returns at once.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// A flag that stops the router when set (for signal handlers).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    fn shutdown(&mut self) {
+        self.request_stop();
+        for handle in self.shards.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for RouterHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What one shard starts with.
+struct ShardContext {
+    shard: usize,
+    shards: usize,
+    registry: Arc<Registry>,
+    limits: crate::config::Limits,
+    mesh: MeshBuilder<PeerBatch, Full>,
+    listeners: Vec<ShardListener>,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<(), String>>,
+}
+
+async fn run_shard(context: ShardContext) {
+    let ShardContext {
+        shard,
+        shards,
+        registry,
+        limits,
+        mesh,
+        listeners,
+        stop,
+        ready,
+    } = context;
+    let (senders, mut receivers) = match mesh.join().await {
+        Ok(pair) => pair,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {shard} could not join the mesh: {e}")));
+            return;
+        }
+    };
+    let router = ShardRouter::new(shard, shards, registry);
+    let core = Rc::new(ShardCore::new(shard, shards, router, limits));
+
+    let senders = Rc::new(senders);
+    let mut tasks = Vec::new();
+    for peer in (0..shards).filter(|p| *p != shard) {
+        let (core, senders) = (core.clone(), senders.clone());
+        tasks.push(glommio::spawn_local(async move {
+            while let Some(batch) = core.next_peer_batch(peer).await {
+                if senders.send_to(peer, batch).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    for (peer, receiver) in receivers.streams() {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(batch) = receiver.recv().await {
+                core.handle_peer_batch(peer, batch);
+            }
+        })
+        .detach();
+    }
+    for listener in listeners {
+        match listener {
+            ShardListener::Tcp(l, kind) => {
+                // SAFETY: `into_raw_fd` hands over sole ownership of a bound, listening TCP socket; glommio
+                // takes it over and closes it on drop. glommio offers no safe constructor from a socket
+                // configured elsewhere (backlog, SO_REUSEPORT on every shard's socket before any listens).
+                let l = unsafe {
+                    <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(
+                        l.into_raw_fd(),
+                    )
+                };
+                glommio::spawn_local(accept_tcp(core.clone(), l, kind)).detach();
+            }
+            ShardListener::Unix(path, kind) => match listener::bind_unix(&path) {
+                Ok(l) => {
+                    glommio::spawn_local(accept_unix(core.clone(), l, kind)).detach();
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(format!("cannot bind {}: {e}", path.display())));
+                    return;
+                }
+            },
+        }
+    }
+    let _ = ready.send(Ok(()));
+
+    while !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(25)).await;
+    }
+    core.stopping.set();
+    core.with_router(|router, out| router.shutdown(out));
+    let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+    while core.live_connections() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    core.close_peers();
+    for task in tasks {
+        task.await;
+    }
+}
+
+async fn accept_tcp(core: Rc<ShardCore>, listener: glommio::net::TcpListener, kind: EndpointKind) {
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            core.stopping.wait().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                glommio::spawn_local(connection::serve(core.clone(), stream, kind)).detach();
+            }
+            Some(Err(e)) => {
+                warn!(shard = core.shard, error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn accept_unix(
+    core: Rc<ShardCore>,
+    listener: glommio::net::UnixListener,
+    kind: EndpointKind,
+) {
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            core.stopping.wait().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                glommio::spawn_local(connection::serve(core.clone(), stream, kind)).detach();
+            }
+            Some(Err(e)) => {
+                warn!(shard = core.shard, error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! CBOR (RFC 8949) for WAMP.
+//!
+//! Hand-written over byte slices, accepting everything well-formed: definite and indefinite lengths
+//! (strings, arrays, maps), tags, simple values and half/single/double floats. Lengths are checked against
+//! the bytes left before use and nesting (tags included) is bounded, so hostile input cannot read out of
+//! bounds, reserve memory or exhaust the stack. Tags carry no meaning for WAMP: a tagged item decodes as
+//! its content. Output always uses definite lengths and the shortest integer/length heads.
+
+use std::ops::Range;
+
+use bytes::{BufMut, BytesMut};
+
+use super::schema::{self, Elem};
+use super::{DecodeError, Serializer, MAX_DEPTH};
+use crate::wamp::value::{Dict, Value};
+
+const UINT: u8 = 0;
+const NEGINT: u8 = 1;
+const BYTES: u8 = 2;
+const TEXT: u8 = 3;
+const ARRAY: u8 = 4;
+const MAP: u8 = 5;
+const TAG: u8 = 6;
+const SIMPLE: u8 = 7;
+
+/// The "break" stop code ending an indefinite-length item.
+const BREAK: u8 = 0xff;
+
+/// The self-describe tag (55799), which a sender may put before any item.
+const SELF_DESCRIBE: u64 = 55799;
+
+/// The most list items reserved before they are seen.
+const PREALLOCATE_MAX: usize = 64;
+
+fn syntax(offset: usize, reason: &'static str) -> DecodeError {
+    DecodeError::Syntax {
+        format: Serializer::Cbor,
+        offset,
+        reason,
+    }
+}
+
+fn unsupported(offset: usize, reason: &'static str) -> DecodeError {
+    DecodeError::Unsupported {
+        format: Serializer::Cbor,
+        offset,
+        reason,
+    }
+}
+
+/// Decodes one complete value; nothing may follow it.
+pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    let value = r.value(0)?;
+    if r.pos != bytes.len() {
+        return Err(syntax(r.pos, "trailing data after the value"));
+    }
+    Ok(value)
+}
+
+/// An item's head: major type and argument.
+#[derive(Clone, Copy)]
+struct Head {
+    major: u8,
+    /// The additional information (low five bits of the initial byte).
+    info: u8,
+    /// The argument; meaningless when `info` is 31 (indefinite length / break).
+    arg: u64,
+}
+
+impl Head {
+    fn indefinite(self) -> bool {
+        self.info == 31
+    }
+}
+
+/// A cursor over CBOR bytes.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.pos)
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
+        let n = usize::try_from(n).map_err(|_| syntax(self.pos, "unexpected end of input"))?;
+        let bytes = self
+            .b
+            .get(self.pos..self.pos.saturating_add(n))
+            .ok_or_else(|| syntax(self.pos, "unexpected end of input"))?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N as u64)?;
+        <[u8; N]>::try_from(bytes).map_err(|_| syntax(self.pos, "unexpected end of input"))
+    }
+
+    fn head(&mut self) -> Result<Head, DecodeError> {
+        let at = self.pos;
+        let [initial] = self.array::<1>()?;
+        let major = initial >> 5;
+        let info = initial & 0x1f;
+        let arg = match info {
+            0..=23 => u64::from(info),
+            24 => u64::from(self.array::<1>()?[0]),
+            25 => u64::from(u16::from_be_bytes(self.array()?)),
+            26 => u64::from(u32::from_be_bytes(self.array()?)),
+            27 => u64::from_be_bytes(self.array()?),
+            28..=30 => return Err(syntax(at, "reserved additional information")),
+            _ => match major {
+                BYTES | TEXT | ARRAY | MAP | SIMPLE => 0,
+                _ => {
+                    return Err(syntax(
+                        at,
+                        "indefinite length not allowed for this major type",
+                    ))
+                }
+            },
+        };
+        if major == SIMPLE && info == 24 && arg < 32 {
+            return Err(syntax(at, "simple value encoded in two bytes"));
+        }
+        Ok(Head { major, info, arg })
+    }
+
+    /// Checks that `count` items (each at least `min_size` bytes) can still fit in the input.
+    fn plausible(&self, count: u64, min_size: u64) -> Result<usize, DecodeError> {
+        match usize::try_from(count.saturating_mul(min_size)) {
+            Ok(needed) if needed <= self.remaining() => {
+                usize::try_from(count).map_err(|_| syntax(self.pos, "unexpected end of input"))
+            }
+            _ => Err(syntax(self.pos, "unexpected end of input")),
+        }
+    }
+
+    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
+        if depth >= MAX_DEPTH {
+            Err(syntax(self.pos, "nesting too deep"))
+        } else {
+            Ok(depth + 1)
+        }
+    }
+
+    /// In an indefinite-length item: consumes the break code if it is next.
+    fn at_break(&mut self) -> Result<bool, DecodeError> {
+        match self.peek() {
+            Some(BREAK) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Err(syntax(self.pos, "unexpected end of input")),
+        }
+    }
+
+    /// The chunks of a byte or text string (of major type `major`), calling `chunk` on each.
+    fn string_chunks(
+        &mut self,
+        head: Head,
+        mut chunk: impl FnMut(usize, &'a [u8]) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if !head.indefinite() {
+            let at = self.pos;
+            return chunk(at, self.take(head.arg)?);
+        }
+        while !self.at_break()? {
+            let at = self.pos;
+            let part = self.head()?;
+            if part.major != head.major || part.indefinite() {
+                return Err(syntax(at, "invalid chunk in indefinite-length string"));
+            }
+            let at = self.pos;
+            chunk(at, self.take(part.arg)?)?;
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, head: Head) -> Result<String, DecodeError> {
+        let mut text = String::new();
+        self.string_chunks(head, |at, part| {
+            text.push_str(
+                std::str::from_utf8(part)
+                    .map_err(|_| syntax(at, "invalid UTF-8 in text string"))?,
+            );
+            Ok(())
+        })?;
+        Ok(text)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let at = self.pos;
+        let head = self.head()?;
+        Ok(match head.major {
+            UINT => Value::from(head.arg),
+            NEGINT => match i64::try_from(head.arg) {
+                Ok(n) => Value::Int(-1 - n),
+                Err(_) => return Err(unsupported(at, "negative integer below -2^63")),
+            },
+            BYTES => {
+                let mut bytes = Vec::new();
+                self.string_chunks(head, |_, part| {
+                    bytes.extend_from_slice(part);
+                    Ok(())
+                })?;
+                Value::Bytes(bytes)
+            }
+            TEXT => Value::Str(self.text(head)?),
+            ARRAY => {
+                let depth = self.enter(depth)?;
+                let mut list = Vec::new();
+                if head.indefinite() {
+                    while !self.at_break()? {
+                        list.push(self.value(depth)?);
+                    }
+                } else {
+                    let n = self.plausible(head.arg, 1)?;
+                    // Grown as items arrive: reserving `n` up front at every nesting level would let small
+                    // input claim a multiple of its size.
+                    list.reserve_exact(n.min(PREALLOCATE_MAX));
+                    for _ in 0..n {
+                        list.push(self.value(depth)?);
+                    }
+                }
+                Value::List(list)
+            }
+            MAP => {
+                let depth = self.enter(depth)?;
+                let mut dict = Dict::new();
+                if head.indefinite() {
+                    while !self.at_break()? {
+                        let key = self.key()?;
+                        dict.insert(key, self.value(depth)?);
+                    }
+                } else {
+                    for _ in 0..self.plausible(head.arg, 2)? {
+                        let key = self.key()?;
+                        dict.insert(key, self.value(depth)?);
+                    }
+                }
+                Value::Dict(dict)
+            }
+            TAG => {
+                let depth = self.enter(depth)?;
+                self.value(depth)?
+            }
+            _ => match head.info {
+                20 => Value::Bool(false),
+                21 => Value::Bool(true),
+                22 | 23 => Value::Null,
+                25 => Value::Float(f16_to_f64(head.arg as u16)),
+                26 => Value::Float(f64::from(f32::from_bits(head.arg as u32))),
+                27 => Value::Float(f64::from_bits(head.arg)),
+                31 => return Err(syntax(at, "unexpected break")),
+                _ => return Err(unsupported(at, "simple value")),
+            },
+        })
+    }
+
+    /// A map key, which WAMP requires to be a text string.
+    fn key(&mut self) -> Result<String, DecodeError> {
+        let at = self.pos;
+        let head = self.head()?;
+        if head.major != TEXT {
+            return Err(unsupported(at, "map key is not a text string"));
+        }
+        self.text(head)
+    }
+
+    /// Skips one item, checking that it is well-formed (and its text strings UTF-8).
+    fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let head = self.head()?;
+        self.skip_rest(head, at, depth)
+    }
+
+    /// Skips the rest of an item whose head (which started at `at`) was read.
+    fn skip_rest(&mut self, head: Head, at: usize, depth: usize) -> Result<(), DecodeError> {
+        match head.major {
+            UINT | NEGINT => Ok(()),
+            BYTES => self.string_chunks(head, |_, _| Ok(())),
+            TEXT => self.string_chunks(head, |at, part| {
+                std::str::from_utf8(part)
+                    .map(drop)
+                    .map_err(|_| syntax(at, "invalid UTF-8 in text string"))
+            }),
+            ARRAY | MAP => {
+                let depth = self.enter(depth)?;
+                let per_entry = if head.major == MAP { 2 } else { 1 };
+                if head.indefinite() {
+                    while !self.at_break()? {
+                        for _ in 0..per_entry {
+                            self.skip(depth)?;
+                        }
+                    }
+                    Ok(())
+                } else {
+                    let n = self.plausible(head.arg, per_entry)?;
+                    (0..n * per_entry as usize).try_for_each(|_| self.skip(depth))
+                }
+            }
+            TAG => {
+                let depth = self.enter(depth)?;
+                self.skip(depth)
+            }
+            _ if head.info == 31 => Err(syntax(at, "unexpected break")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Skips a map whose keys are all text strings (`ArgumentsKw|dict`); its head was read.
+    fn skip_string_keyed_map(&mut self, head: Head, depth: usize) -> Result<(), DecodeError> {
+        let depth = self.enter(depth)?;
+        let entry = |r: &mut Self| -> Result<(), DecodeError> {
+            let at = r.pos;
+            let key = r.head()?;
+            if key.major != TEXT {
+                return Err(unsupported(at, "map key is not a text string"));
+            }
+            r.skip_rest(key, at, depth)?;
+            r.skip(depth)
+        };
+        if head.indefinite() {
+            while !self.at_break()? {
+                entry(self)?;
+            }
+        } else {
+            for _ in 0..self.plausible(head.arg, 2)? {
+                entry(self)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// IEEE 754 half precision to double.
+fn f16_to_f64(half: u16) -> f64 {
+    let sign = if half & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((half >> 10) & 0x1f);
+    let mantissa = f64::from(half & 0x3ff);
+    sign * match exponent {
+        0 => mantissa * 2f64.powi(-24),
+        31 if mantissa == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        _ => (1024.0 + mantissa) * 2f64.powi(exponent - 25),
+    }
+}
+
+/// Walks the elements of a message's top-level CBOR array.
+pub(super) struct Walker<'a> {
+    r: Reader<'a>,
+    /// Elements left in a definite-length array; `None` for an indefinite one.
+    left: Option<usize>,
+}
+
+impl<'a> Walker<'a> {
+    pub(super) fn open(frame: &'a [u8]) -> Result<Walker<'a>, DecodeError> {
+        let mut r = Reader { b: frame, pos: 0 };
+        loop {
+            let head = r.head().map_err(|_| DecodeError::NotAList)?;
+            match head.major {
+                TAG if head.arg == SELF_DESCRIBE => continue,
+                ARRAY if head.indefinite() => return Ok(Walker { r, left: None }),
+                ARRAY => {
+                    let left = r.plausible(head.arg, 1)?;
+                    return Ok(Walker {
+                        r,
+                        left: Some(left),
+                    });
+                }
+                _ => return Err(DecodeError::NotAList),
+            }
+        }
+    }
+
+    fn peek_major(&self) -> Option<u8> {
+        self.r.peek().map(|b| b >> 5)
+    }
+
+    fn span(&mut self) -> Result<Range<usize>, DecodeError> {
+        let start = self.r.pos;
+        self.r.skip(1)?;
+        Ok(start..self.r.pos)
+    }
+}
+
+impl schema::Walker for Walker<'_> {
+    fn next(&mut self) -> Result<bool, DecodeError> {
+        match &mut self.left {
+            Some(0) => Ok(false),
+            Some(left) => {
+                *left -= 1;
+                Ok(true)
+            }
+            None => self.r.at_break().map(|ended| !ended),
+        }
+    }
+
+    fn uint(&mut self) -> Result<Option<u64>, DecodeError> {
+        if self.peek_major() != Some(UINT) {
+            return Ok(None);
+        }
+        self.r.head().map(|head| Some(head.arg))
+    }
+
+    fn string(&mut self) -> Result<Option<String>, DecodeError> {
+        if self.peek_major() != Some(TEXT) {
+            return Ok(None);
+        }
+        let head = self.r.head()?;
+        self.r.text(head).map(Some)
+    }
+
+    fn dict(&mut self) -> Result<Option<Dict>, DecodeError> {
+        if self.peek_major() != Some(MAP) {
+            return Ok(None);
+        }
+        match self.r.value(1)? {
+            Value::Dict(dict) => Ok(Some(dict)),
+            _ => Ok(None),
+        }
+    }
+
+    fn args(&mut self, transparent_ok: bool) -> Result<Option<(Range<usize>, bool)>, DecodeError> {
+        match self.peek_major() {
+            Some(ARRAY) => self.span().map(|span| Some((span, false))),
+            Some(BYTES | TEXT) if transparent_ok => self.span().map(|span| Some((span, true))),
+            _ => Ok(None),
+        }
+    }
+
+    fn kwargs(&mut self) -> Result<Option<Range<usize>>, DecodeError> {
+        if self.peek_major() != Some(MAP) {
+            return Ok(None);
+        }
+        let start = self.r.pos;
+        let head = self.r.head()?;
+        self.r.skip_string_keyed_map(head, 1)?;
+        Ok(Some(start..self.r.pos))
+    }
+
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        self.r.skip(1)
+    }
+
+    fn finish(&mut self) -> Result<(), DecodeError> {
+        if self.r.pos != self.r.b.len() {
+            return Err(syntax(self.r.pos, "trailing data after the message"));
+        }
+        Ok(())
+    }
+}
+
+/// Writes a head with the shortest argument encoding.
+fn write_head(out: &mut BytesMut, major: u8, n: u64) {
+    let major = major << 5;
+    if n < 24 {
+        out.put_u8(major | n as u8);
+    } else if n <= 0xff {
+        out.put_u8(major | 24);
+        out.put_u8(n as u8);
+    } else if n <= 0xffff {
+        out.put_u8(major | 25);
+        out.put_u16(n as u16);
+    } else if n <= 0xffff_ffff {
+        out.put_u8(major | 26);
+        out.put_u32(n as u32);
+    } else {
+        out.put_u8(major | 27);
+        out.put_u64(n);
+    }
+}
+
+fn write_str(out: &mut BytesMut, s: &str) {
+    write_head(out, TEXT, s.len() as u64);
+    out.put_slice(s.as_bytes());
+}
+
+pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
+    write_head(out, ARRAY, list.len() as u64);
+    for item in list {
+        write_value(out, item);
+    }
+}
+
+pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
+    write_head(out, MAP, dict.len() as u64);
+    for (key, value) in dict {
+        write_str(out, key);
+        write_value(out, value);
+    }
+}
+
+pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
+    match value {
+        Value::Null => out.put_u8(0xf6),
+        Value::Bool(b) => out.put_u8(if *b { 0xf5 } else { 0xf4 }),
+        Value::Int(i) => match u64::try_from(*i) {
+            Ok(u) => write_head(out, UINT, u),
+            Err(_) => write_head(out, NEGINT, !(*i as u64)),
+        },
+        Value::UInt(u) => write_head(out, UINT, *u),
+        Value::Float(f) => {
+            out.put_u8(0xfb);
+            out.put_f64(*f);
+        }
+        Value::Str(s) => write_str(out, s),
+        Value::Bytes(b) => {
+            write_head(out, BYTES, b.len() as u64);
+            out.put_slice(b);
+        }
+        Value::List(list) => write_list(out, list),
+        Value::Dict(dict) => write_dict(out, dict),
+    }
+}
+
+pub(super) fn write_message(out: &mut BytesMut, elems: &[Elem<'_>]) {
+    write_head(out, ARRAY, elems.len() as u64);
+    for elem in elems {
+        match elem {
+            Elem::UInt(n) => write_head(out, UINT, *n),
+            Elem::Str(s) => write_str(out, s),
+            Elem::Dict(d) => write_dict(out, d),
+            Elem::Raw(raw) => out.put_slice(raw),
+            Elem::EmptyList => out.put_u8(0x80),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dict;
+
+    fn bytes(v: &Value) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        write_value(&mut out, v);
+        out.to_vec()
+    }
+
+    fn decode_hex(h: &str) -> Result<Value, DecodeError> {
+        decode_value(&hex::decode(h.replace(' ', "")).unwrap())
+    }
+
+    #[test]
+    fn smallest_integer_heads() {
+        let cases: [(Value, &str); 10] = [
+            (Value::Int(0), "00"),
+            (Value::Int(23), "17"),
+            (Value::Int(24), "1818"),
+            (Value::Int(256), "190100"),
+            (Value::Int(65536), "1a00010000"),
+            (Value::Int(5512315355), "1b00000001488f41db"),
+            (Value::UInt(u64::MAX), "1bffffffffffffffff"),
+            (Value::Int(-1), "20"),
+            (Value::Int(-25), "3818"),
+            (Value::Int(i64::MIN), "3b7fffffffffffffff"),
+        ];
+        for (v, hex_bytes) in cases {
+            assert_eq!(hex::encode(bytes(&v)), hex_bytes, "{v:?}");
+            assert_eq!(decode_value(&bytes(&v)).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn rfc8949_examples() {
+        assert_eq!(decode_hex("f93c00").unwrap(), Value::Float(1.0));
+        assert_eq!(decode_hex("f97bff").unwrap(), Value::Float(65504.0));
+        assert_eq!(
+            decode_hex("f90001").unwrap(),
+            Value::Float(5.960464477539063e-8)
+        );
+        assert_eq!(
+            decode_hex("f9fc00").unwrap(),
+            Value::Float(f64::NEG_INFINITY)
+        );
+        assert_eq!(decode_hex("fa47c35000").unwrap(), Value::Float(100000.0));
+        assert_eq!(
+            decode_hex("5f42010243030405ff").unwrap(),
+            Value::Bytes(vec![1, 2, 3, 4, 5])
+        );
+        assert_eq!(
+            decode_hex("7f657374726561646d696e67ff").unwrap(),
+            Value::from("streaming")
+        );
+        assert_eq!(
+            decode_hex("9f018202039f0405ffff").unwrap(),
+            Value::List(vec![
+                Value::Int(1),
+                Value::List(vec![Value::Int(2), Value::Int(3)]),
+                Value::List(vec![Value::Int(4), Value::Int(5)])
+            ])
+        );
+        assert_eq!(
+            decode_hex("bf61610161629f0203ffff").unwrap(),
+            Value::Dict(dict! { "a" => 1u64, "b" => vec![Value::Int(2), Value::Int(3)] })
+        );
+        // Tags decode as their content; undefined as null.
+        assert_eq!(decode_hex("c11a514b67b0").unwrap(), Value::Int(1363896240));
+        assert_eq!(decode_hex("f7").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "1c",
+            "5f 01 ff",
+            "5f 5f ff ff",
+            "7f 41 00 ff",
+            "9f 01",
+            "ff",
+            "f8 10",
+            "1f",
+            "3f",
+            "df",
+            "62 ff ff",
+            "9b ffffffffffffffff",
+            "5b 7fffffffffffffff",
+            "a1 01 02",
+            "3b 8000000000000000",
+            "f0",
+            "01 02",
+        ] {
+            assert!(decode_hex(bad).is_err(), "{bad}");
+        }
+        let deep = format!("{}80", "81".repeat(MAX_DEPTH));
+        assert!(decode_hex(&deep).is_err());
+        let deep_tags = format!("{}00", "c1".repeat(MAX_DEPTH + 1));
+        assert!(decode_hex(&deep_tags).is_err());
+        let ok = format!("{}80", "81".repeat(MAX_DEPTH - 1));
+        assert!(decode_hex(&ok).is_ok());
+    }
+
+    #[test]
+    fn cross_checks_with_ciborium() {
+        let v = Value::Dict(dict! {
+            "s" => "héllo",
+            "l" => vec![Value::Int(-3), Value::UInt(u64::MAX), Value::Float(0.25), Value::Null, Value::Bytes(vec![0, 255])],
+        });
+        let ours = bytes(&v);
+        let theirs: ciborium::Value = ciborium::from_reader(&ours[..]).unwrap();
+        let mut again = Vec::new();
+        ciborium::into_writer(&theirs, &mut again).unwrap();
+        assert_eq!(decode_value(&again).unwrap(), v);
+    }
+}
