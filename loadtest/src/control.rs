@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Control {
     start: Instant,
@@ -66,5 +66,18 @@ impl Control {
 
     pub fn failures(&self) -> Vec<String> {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
+/// Waits until `done` holds or `deadline` passes, checking every few milliseconds; true if `done` held.
+pub fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

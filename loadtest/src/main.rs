@@ -1,1 +1,46 @@
-fn main() {}
+//! `switchyard-loadtest`: a WAMP v2 load generator. Parses the command line, runs the chosen scenario,
+//! prints a human summary followed by one line of JSON, and exits 0 when the run was clean, 1 when it ran
+//! but found failures or problems (loss, reordering, nothing delivered), and 2 when it could not set up
+//! (the router refused, aborted or is unreachable).
+
+mod cli;
+mod client;
+mod control;
+mod cpu;
+mod report;
+mod scenarios;
+mod sender;
+mod stats;
+mod transport;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Scenario};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let report = match &cli.scenario {
+        Scenario::Fanout(args) => scenarios::fanout::run(args),
+        Scenario::Rpc(args) => scenarios::rpc::run(args),
+    };
+    match report {
+        Err(e) => {
+            eprintln!("switchyard-loadtest: {e}");
+            ExitCode::from(2)
+        }
+        Ok(report) => {
+            print!("{}", report.human());
+            println!("{}", report.json());
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                let mut reasons = report.failures.clone();
+                reasons.extend(report.problems.iter().cloned());
+                eprintln!("switchyard-loadtest: run FAILED: {}", reasons.join("; "));
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -240,7 +240,7 @@ impl ShardRouter {
             Ok(payload) => payload,
             Err(e) => return self.fail_call(&call, uris::INVALID_ARGUMENT, &e.to_string(), out),
         };
-        let request = session.request_ids.next();
+        let request = session.request_ids.next_id();
         let pending = PendingInvocation {
             caller: call.caller,
             caller_shard: call.caller_shard,

@@ -43,14 +43,15 @@ where
         Ok(Err(e)) => return debug!(shard = core.shard, error = %e, "transport handshake failed"),
         Err(_) => return debug!(shard = core.shard, "transport handshake timed out"),
     };
-    let (framing, serializer) = (accepted.framing, accepted.serializer);
+    let (framing, serializer, max_outbound) =
+        (accepted.framing, accepted.serializer, accepted.max_outbound);
 
     let outbound = Rc::new(Outbound::default());
     let conn = core.open(serializer, outbound.clone());
     let (mut reader, writer) = split(stream);
     let writer_task = glommio::spawn_local({
         let outbound = outbound.clone();
-        async move { write_loop(writer, &outbound, framing, serializer).await }
+        async move { write_loop(writer, &outbound, framing, serializer, max_outbound).await }
     });
 
     let mut decoder = Decoder::new(framing, limits.max_message_size);

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncWrite, AsyncWriteExt};
+use tracing::warn;
 
 use crate::transport::{self, Framing};
 use crate::wamp::codec::Serializer;
@@ -34,6 +35,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     outbound: &Outbound,
     framing: Framing,
     serializer: Serializer,
+    max_outbound: usize,
 ) {
     const BATCH_KEEP: usize = 256 * 1024;
     let mut batch = BytesMut::with_capacity(16 * 1024);
@@ -42,6 +44,13 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
         outbound.queue.take_all(&mut items);
         for item in items.drain(..) {
             match item {
+                // The peer announced it cannot take more (RawSocket max length): never send a broken frame.
+                OutFrame::Message(message) if message.len() > max_outbound => {
+                    warn!(
+                        len = message.len(),
+                        max_outbound, "message larger than the peer accepts; dropped"
+                    );
+                }
                 OutFrame::Message(message) => {
                     transport::encode_message(framing, serializer, &message, &mut batch)
                 }

@@ -16,7 +16,7 @@ pub struct SessionScopeIds {
 }
 
 impl SessionScopeIds {
-    pub fn next(&mut self) -> Id {
+    pub fn next_id(&mut self) -> Id {
         self.last = if self.last >= MAX_ID {
             1
         } else {

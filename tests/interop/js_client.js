@@ -182,6 +182,12 @@ async function runSuite(opts) {
   check(res instanceof autobahn.Result, `echo returned ${show(res)}, expected a Result`);
   checkPayload(P, res.args, res.kwargs, {}, 'echo result');
 
+  // 100 kB: beyond WebSocket's 16-bit frame length (see py_client.py).
+  setStep('rpc: 100 kB argument');
+  const big = '0123456789abcdef'.repeat(6250);
+  const bigRes = await a.call(echo, [big]);
+  check(bigRes === big, `100 kB echo came back as ${typeof bigRes === 'string' ? bigRes.length : show(bigRes)}`);
+
   setStep('rpc: simple call');
   await b.register(`com.interop.${p}.add`, (args) => args[0] + args[1]);
   const sum = await a.call(`com.interop.${p}.add`, [2, 3]);

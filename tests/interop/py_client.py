@@ -148,6 +148,13 @@ async def run_suite(args):
     check(list(res.results) == PAYLOAD_ARGS, f"echo args mismatch: {res.results!r}")
     check(res.kwresults == PAYLOAD_KWARGS, f"echo kwargs mismatch: {res.kwresults!r}")
 
+    # 100 kB: beyond WebSocket's 16-bit frame length, within Crossbar's default
+    # RawSocket limit of 128 KiB (so the scripts also pass against Crossbar).
+    set_step("rpc: 100 kB argument")
+    big = "0123456789abcdef" * 6250
+    res = await a.call(echo, big)
+    check(res == big, f"100 kB echo came back as {len(res) if isinstance(res, str) else res!r}")
+
     set_step("rpc: simple call")
     await b.register(lambda x, y: x + y, f"com.interop.{p}.add")
     res = await a.call(f"com.interop.{p}.add", 2, 3)

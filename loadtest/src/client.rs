@@ -1,0 +1,172 @@
+//! A minimal blocking WAMP client session on top of a transport: join a realm (HELLO/WELCOME), exchange
+//! messages, wait for a setup reply with a deadline, and run a connection's reader thread that hands every
+//! message to a scenario's [`Handler`].
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use switchyard::dict;
+use switchyard::wamp::codec::{decode, Serializer};
+use switchyard::wamp::message::code_name;
+use switchyard::wamp::{Id, Message, Payload};
+
+use crate::control::Control;
+use crate::transport::{self, FrameReader, FrameWriter, Target, SETUP_TIMEOUT};
+
+/// Receives and decodes messages; owned by one thread.
+pub struct MessageReader {
+    frames: FrameReader,
+    serializer: Serializer,
+}
+
+impl MessageReader {
+    /// The next message, or `None` when the poll interval passed without one.
+    pub fn poll(&mut self) -> Result<Option<Message>, String> {
+        let Some(frame) = self.frames.poll()? else { return Ok(None) };
+        decode(self.serializer, frame)
+            .map(Some)
+            .map_err(|e| format!("cannot decode a message from the router: {e}"))
+    }
+
+    /// The next message, waiting at most [`SETUP_TIMEOUT`]; `what` names it in the timeout error.
+    pub fn expect(&mut self, what: &str) -> Result<Message, String> {
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        loop {
+            if let Some(message) = self.poll()? {
+                return Ok(message);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no {what} from the router within {} s", SETUP_TIMEOUT.as_secs()));
+            }
+        }
+    }
+}
+
+/// Encodes and sends messages; clones share the connection.
+#[derive(Clone)]
+pub struct MessageWriter {
+    frames: FrameWriter,
+    serializer: Serializer,
+}
+
+impl MessageWriter {
+    pub fn serializer(&self) -> Serializer {
+        self.serializer
+    }
+
+    pub fn send(&self, message: &Message) -> Result<(), String> {
+        self.frames.send(message, self.serializer)
+    }
+
+    /// Says GOODBYE (without waiting for the reply) and shuts the connection down.
+    pub fn close(&self) {
+        let goodbye = Message::Goodbye { details: dict!(), reason: "wamp.close.close_realm".to_owned() };
+        // The router may already be gone; closing is best effort.
+        let _ = self.send(&goodbye);
+        self.frames.shutdown();
+    }
+}
+
+/// A joined session.
+pub struct Session {
+    pub id: Id,
+    pub reader: MessageReader,
+    pub writer: MessageWriter,
+}
+
+impl Session {
+    /// Connects, joins `realm` with every client role and waits for WELCOME.
+    pub fn join(target: &Target, serializer: Serializer, realm: &str) -> Result<Session, String> {
+        let (frames_in, frames_out) = transport::connect(target, serializer)?;
+        let mut reader = MessageReader { frames: frames_in, serializer };
+        let writer = MessageWriter { frames: frames_out, serializer };
+        let roles = dict! {
+            "publisher" => dict!(),
+            "subscriber" => dict!(),
+            "caller" => dict!(),
+            "callee" => dict!(),
+        };
+        let details = dict! {
+            "roles" => roles,
+            "agent" => concat!("switchyard-loadtest/", env!("CARGO_PKG_VERSION")),
+        };
+        writer.send(&Message::Hello { realm: realm.to_owned(), details })?;
+        match reader.expect("WELCOME")? {
+            Message::Welcome { session, .. } => Ok(Session { id: session, reader, writer }),
+            other => {
+                writer.close();
+                Err(describe_unexpected(&other))
+            }
+        }
+    }
+
+    /// Sends `request` and waits for its reply (any message; the caller checks it).
+    pub fn request(&mut self, request: &Message, reply: &str) -> Result<Message, String> {
+        self.writer.send(request)?;
+        self.reader.expect(reply)
+    }
+}
+
+/// A human description of a message a scenario did not expect at this point (ABORT, GOODBYE, ERROR, ...).
+pub fn describe_unexpected(message: &Message) -> String {
+    match message {
+        Message::Abort { details, reason, payload } => {
+            format!("the router aborted the session: {reason}{}", explanation(details, payload))
+        }
+        Message::Goodbye { reason, .. } => format!("the router ended the session: {reason}"),
+        Message::Error { request_type, request, details, error, payload } => format!(
+            "the router answered {} request {request} with ERROR {error}{}",
+            code_name(*request_type),
+            explanation(details, payload)
+        ),
+        other => format!("unexpected {} from the router", other.name()),
+    }
+}
+
+/// `: message` from an ABORT/ERROR's `Details.message` or first argument, if either is a string.
+fn explanation(details: &switchyard::wamp::Dict, payload: &Payload) -> String {
+    let from_details = details.get("message").and_then(|v| v.as_str()).map(str::to_owned);
+    let from_args = || {
+        let (args, _) = payload.to_values().ok()?;
+        args?.first()?.as_str().map(str::to_owned)
+    };
+    from_details.or_else(from_args).map(|m| format!(": {m}")).unwrap_or_default()
+}
+
+/// What a connection's reader thread does with each message.
+pub trait Handler: Send + 'static {
+    /// Handles one message; an error fails the run and ends this reader.
+    fn on_message(&mut self, message: Message) -> Result<(), String>;
+}
+
+/// Starts the reader thread of one connection: it polls until the run stops reading (or the connection
+/// fails, which fails the run) and then returns the handler with whatever it collected.
+pub fn spawn_reader<H: Handler>(
+    name: String,
+    mut reader: MessageReader,
+    mut handler: H,
+    control: Arc<Control>,
+) -> Result<JoinHandle<H>, String> {
+    const STACK: usize = 256 * 1024;
+    std::thread::Builder::new()
+        .name(name.clone())
+        .stack_size(STACK)
+        .spawn(move || {
+            while !control.reading_stopped() {
+                let result = match reader.poll() {
+                    Ok(Some(message)) => handler.on_message(message),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    if !control.reading_stopped() {
+                        control.fail(format!("{name}: {e}"));
+                    }
+                    break;
+                }
+            }
+            handler
+        })
+        .map_err(|e| format!("cannot start a reader thread: {e}"))
+}

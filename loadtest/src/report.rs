@@ -1,0 +1,277 @@
+//! The run's report: the numbers a scenario measured, the problems they show (loss, reordering, missing
+//! answers, no traffic at all), a human summary, and the same numbers as one line of JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::cli::CommonArgs;
+use crate::control::Control;
+use crate::cpu::CpuUsage;
+use crate::scenarios::Phase;
+use crate::stats::LatencySummary;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub url: String,
+    pub transport: &'static str,
+    pub serializer: &'static str,
+    pub realm: String,
+    /// How long the senders actually ran, in seconds.
+    pub duration_s: f64,
+    pub sender_threads: usize,
+    pub connections: usize,
+    /// The load generator's own CPU use while sending.
+    pub loadtest_cpu: CpuUsage,
+    #[serde(flatten)]
+    pub results: Results,
+    /// Errors that ended the run early (router errors, aborts, closed connections).
+    pub failures: Vec<String>,
+    /// What the numbers show to be wrong (loss, reordering, nothing delivered, ...).
+    pub problems: Vec<String>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Results {
+    Fanout(FanoutResults),
+    Rpc(RpcResults),
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FanoutResults {
+    pub publishers: u32,
+    pub subscribers: u32,
+    pub topics: u32,
+    pub payload_bytes: usize,
+    pub window: u32,
+    /// PUBLISH messages sent.
+    pub published: u64,
+    /// PUBLISH messages never acknowledged, even after the grace period.
+    pub unacknowledged: u64,
+    /// Acknowledged publications per second of sending.
+    pub published_per_s: f64,
+    pub expected_events: u64,
+    pub delivered_events: u64,
+    /// Events per second, from the start of sending until the last event arrived.
+    pub delivered_per_s: f64,
+    pub delivery_ratio: f64,
+    pub lost_events: u64,
+    pub out_of_order_events: u64,
+    /// Events received beyond what was published (duplicates).
+    pub excess_events: u64,
+    pub pairs_with_problems: u64,
+    /// The first (publisher, subscriber) pairs with lost, out-of-order or excess events.
+    pub pair_problems: Vec<PairProblem>,
+    /// End-to-end latency: publisher's send to subscriber's receipt.
+    pub latency: LatencySummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PairProblem {
+    pub publisher: usize,
+    pub subscriber: usize,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub out_of_order: u64,
+    pub excess: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RpcResults {
+    pub callees: u32,
+    pub callers: u32,
+    pub outstanding: u32,
+    pub payload_bytes: usize,
+    /// CALL messages sent.
+    pub calls: u64,
+    /// RESULTs received.
+    pub results: u64,
+    /// Calls without a RESULT even after the grace period.
+    pub unanswered: u64,
+    /// INVOCATIONs the callees answered.
+    pub invocations: u64,
+    /// Completed calls per second of sending.
+    pub calls_per_s: f64,
+    /// Round trip: caller's send to caller's receipt of the RESULT.
+    pub latency: LatencySummary,
+}
+
+impl Report {
+    pub fn new(
+        common: &CommonArgs,
+        sender_threads: usize,
+        connections: usize,
+        phase: &Phase,
+        results: Results,
+        control: &Control,
+    ) -> Report {
+        let problems = match &results {
+            Results::Fanout(r) => fanout_problems(r),
+            Results::Rpc(r) => rpc_problems(r),
+        };
+        let failures = control.failures();
+        Report {
+            scenario: match results {
+                Results::Fanout(_) => "fanout",
+                Results::Rpc(_) => "rpc",
+            },
+            url: common.url.url.clone(),
+            transport: common.url.transport_name(),
+            serializer: common.serializer.name(),
+            realm: common.realm.clone(),
+            duration_s: (phase.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            sender_threads,
+            connections,
+            loadtest_cpu: phase.cpu.clone(),
+            ok: failures.is_empty() && problems.is_empty(),
+            results,
+            failures,
+            problems,
+        }
+    }
+
+    /// The human summary, ending with the verdict.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "switchyard-loadtest {}: {} {} ({}), realm {}, {} connections, {} sender threads, sent for {:.2} s",
+            self.scenario,
+            self.transport,
+            self.url,
+            self.serializer,
+            self.realm,
+            self.connections,
+            self.sender_threads,
+            self.duration_s
+        );
+        match &self.results {
+            Results::Fanout(r) => {
+                let _ = writeln!(
+                    out,
+                    "  {} publishers -> {} subscribers on {} topics, {} B payload, window {}",
+                    r.publishers, r.subscribers, r.topics, r.payload_bytes, r.window
+                );
+                let _ = writeln!(
+                    out,
+                    "  published   {:>12}  {:>12.1}/s  ({} unacknowledged)",
+                    r.published, r.published_per_s, r.unacknowledged
+                );
+                let _ = writeln!(
+                    out,
+                    "  delivered   {:>12}  {:>12.1}/s  of {} expected (ratio {:.6})",
+                    r.delivered_events, r.delivered_per_s, r.expected_events, r.delivery_ratio
+                );
+                let _ = writeln!(
+                    out,
+                    "  lost {}, out of order {}, duplicates {} ({} publisher/subscriber pairs affected)",
+                    r.lost_events, r.out_of_order_events, r.excess_events, r.pairs_with_problems
+                );
+                for pair in &r.pair_problems {
+                    let _ = writeln!(
+                        out,
+                        "    publisher {} -> subscriber {}: expected {}, received {}, lost {}, out of order {}, \
+                         excess {}",
+                        pair.publisher,
+                        pair.subscriber,
+                        pair.expected,
+                        pair.received,
+                        pair.lost,
+                        pair.out_of_order,
+                        pair.excess
+                    );
+                }
+                write_latency(&mut out, "end-to-end latency", &r.latency);
+            }
+            Results::Rpc(r) => {
+                let _ = writeln!(
+                    out,
+                    "  {} callers x {} outstanding -> {} callees, {} B payload",
+                    r.callers, r.outstanding, r.callees, r.payload_bytes
+                );
+                let _ = writeln!(
+                    out,
+                    "  calls       {:>12}  {:>12.1}/s  ({} results, {} unanswered, {} invocations)",
+                    r.calls, r.calls_per_s, r.results, r.unanswered, r.invocations
+                );
+                write_latency(&mut out, "round-trip latency", &r.latency);
+            }
+        }
+        let cpu = &self.loadtest_cpu;
+        let _ = writeln!(
+            out,
+            "  loadtest CPU {:.2} s user + {:.2} s system over {:.2} s = {:.1}% of one core ({} cores)",
+            cpu.user_s, cpu.system_s, cpu.wall_s, cpu.percent_of_one_core, cpu.cores
+        );
+        if self.ok {
+            let _ = writeln!(out, "OK: no failures, no loss, no reordering");
+        } else {
+            let _ = writeln!(out, "!!! FAILED");
+            for failure in &self.failures {
+                let _ = writeln!(out, "!!! error: {failure}");
+            }
+            for problem in &self.problems {
+                let _ = writeln!(out, "!!! {problem}");
+            }
+        }
+        out
+    }
+
+    /// The report as one line of JSON.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"))
+    }
+}
+
+fn write_latency(out: &mut String, what: &str, l: &LatencySummary) {
+    let _ = writeln!(
+        out,
+        "  {what} µs: p50 {}  p99 {}  p99.9 {}  max {}  mean {:.1}  ({} samples)",
+        l.p50_us, l.p99_us, l.p999_us, l.max_us, l.mean_us, l.samples
+    );
+}
+
+fn fanout_problems(r: &FanoutResults) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r.published == 0 {
+        problems.push("nothing was published".to_owned());
+    } else if r.delivered_events == 0 {
+        problems.push("the router delivered no events at all".to_owned());
+    }
+    if r.lost_events > 0 {
+        problems.push(format!(
+            "LOSS: {} of {} expected events never arrived ({} pairs affected)",
+            r.lost_events, r.expected_events, r.pairs_with_problems
+        ));
+    }
+    if r.out_of_order_events > 0 {
+        problems.push(format!("REORDERING: {} events arrived out of order", r.out_of_order_events));
+    }
+    if r.excess_events > 0 {
+        problems.push(format!("DUPLICATES: {} events more than were published", r.excess_events));
+    }
+    if r.unacknowledged > 0 {
+        problems.push(format!("{} publications were never acknowledged", r.unacknowledged));
+    }
+    problems
+}
+
+fn rpc_problems(r: &RpcResults) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r.calls == 0 {
+        problems.push("no call was made".to_owned());
+    } else if r.results == 0 {
+        problems.push("the router delivered no results at all".to_owned());
+    }
+    if r.unanswered > 0 {
+        problems.push(format!("LOSS: {} of {} calls were never answered", r.unanswered, r.calls));
+    }
+    if r.invocations > r.calls {
+        problems.push(format!("DUPLICATES: the callees saw {} invocations for {} calls", r.invocations, r.calls));
+    }
+    problems
+}

@@ -1,0 +1,270 @@
+//! The `fanout` scenario: S subscribers (subscriber i on topic i % T) and P publishers that publish with
+//! acknowledgement, round-robin over the T topics, with at most W PUBLISHED outstanding each. Every event
+//! carries `[publisher, seq, sent_ns, padding]` with `seq` counted per (publisher, topic), so each
+//! subscriber knows the next sequence number to expect from each publisher and detects loss, reordering and
+//! duplicates per (publisher, subscriber) pair, and measures end-to-end latency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard::dict;
+use switchyard::wamp::{Dict, Id, Message};
+
+use super::{padding_for, rate, send_for, Stamp};
+use crate::cli::FanoutArgs;
+use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
+use crate::control::{wait_until, Control};
+use crate::report::{FanoutResults, PairProblem, Report, Results};
+use crate::sender::{wakeups, Source, Window};
+use crate::stats::Latency;
+
+/// At most this many (publisher, subscriber) pairs with problems are listed individually.
+const MAX_LISTED_PAIRS: usize = 100;
+
+pub fn run(args: &FanoutArgs) -> Result<Report, String> {
+    let common = &args.common;
+    let serializer = common.serializer;
+    let control = Arc::new(Control::new());
+    let prefix = common.prefix();
+    let topics: Arc<[String]> = (0..args.topics).map(|t| format!("{prefix}.topic.{t}")).collect();
+    let publishers = args.publishers as usize;
+
+    // Every subscription is confirmed before any publisher connects.
+    let mut subscriber_sessions = Vec::with_capacity(args.subscribers as usize);
+    for i in 0..args.subscribers as usize {
+        let subscribe = |session: &mut Session| -> Result<Id, String> {
+            let topic = topics[i % topics.len()].clone();
+            match session.request(&Message::Subscribe { request: 1, options: dict!(), topic }, "SUBSCRIBED")? {
+                Message::Subscribed { request: 1, subscription } => Ok(subscription),
+                other => Err(describe_unexpected(&other)),
+            }
+        };
+        let mut session = Session::join(&common.url, serializer, &common.realm)
+            .map_err(|e| format!("subscriber {i}: {e}"))?;
+        let subscription = subscribe(&mut session).map_err(|e| format!("subscriber {i}: {e}"))?;
+        subscriber_sessions.push((session, subscription));
+    }
+    let mut publisher_sessions = Vec::with_capacity(publishers);
+    for p in 0..publishers {
+        let session = Session::join(&common.url, serializer, &common.realm)
+            .map_err(|e| format!("publisher {p}: {e}"))?;
+        publisher_sessions.push(session);
+    }
+
+    let mut writers = Vec::new();
+    let mut subscriber_threads = Vec::new();
+    let mut delivered_counters = Vec::new();
+    for (i, (session, subscription)) in subscriber_sessions.into_iter().enumerate() {
+        let delivered = Arc::new(AtomicU64::new(0));
+        let handler = Subscriber {
+            subscription,
+            next_seq: vec![0; publishers],
+            received: vec![0; publishers],
+            out_of_order: vec![0; publishers],
+            delivered: delivered.clone(),
+            last_event_ns: 0,
+            latency: Latency::new(),
+            control: control.clone(),
+        };
+        writers.push(session.writer);
+        delivered_counters.push(delivered);
+        subscriber_threads.push(spawn_reader(format!("subscriber {i}"), session.reader, handler, control.clone())?);
+    }
+
+    let threads = common.sender_threads(args.publishers);
+    let wakeups = wakeups(threads);
+    let padding = padding_for(serializer, args.payload);
+    let mut sources = Vec::with_capacity(publishers);
+    let mut ack_threads = Vec::with_capacity(publishers);
+    for (p, session) in publisher_sessions.into_iter().enumerate() {
+        let window = Arc::new(Window::new(args.window as usize, wakeups[p % threads].clone()));
+        let acks = Acks { window: window.clone() };
+        ack_threads.push(spawn_reader(format!("publisher {p}"), session.reader, acks, control.clone())?);
+        writers.push(session.writer.clone());
+        sources.push(Publisher {
+            index: p,
+            writer: session.writer,
+            window,
+            topics: topics.clone(),
+            seqs: vec![0; topics.len()],
+            next_topic: 0,
+            request: 0,
+            options: dict! { "acknowledge" => true },
+            padding: padding.clone(),
+            control: control.clone(),
+        });
+    }
+
+    let (publishers, phase) = send_for(sources, &wakeups, &control, common.duration, |p: &Publisher| p.index)?;
+    // What subscriber i must receive from publisher p: everything p published to i's topic.
+    let expected = |i: usize, p: usize| publishers[p].seqs[i % topics.len()];
+    let expected_of = |i: usize| (0..publishers.len()).map(|p| expected(i, p)).sum::<u64>();
+    wait_until(phase.grace_deadline, || {
+        control.failed()
+            || (publishers.iter().all(|p| p.window.in_flight() == 0)
+                && delivered_counters
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| d.load(Ordering::Acquire) >= expected_of(i)))
+    });
+    control.stop_reading();
+    let mut subscribers = Vec::with_capacity(subscriber_threads.len());
+    for thread in subscriber_threads {
+        subscribers.push(thread.join().map_err(|_| "a subscriber thread panicked".to_owned())?);
+    }
+    for thread in ack_threads {
+        thread.join().map_err(|_| "a publisher thread panicked".to_owned())?;
+    }
+    for writer in &writers {
+        writer.close();
+    }
+
+    let mut latency = Latency::new();
+    let mut results = FanoutResults {
+        publishers: args.publishers,
+        subscribers: args.subscribers,
+        topics: args.topics,
+        payload_bytes: args.payload,
+        window: args.window,
+        published: publishers.iter().map(|p| p.seqs.iter().sum::<u64>()).sum(),
+        unacknowledged: publishers.iter().map(|p| p.window.in_flight() as u64).sum(),
+        ..FanoutResults::default()
+    };
+    let mut last_event_ns = 0;
+    for (i, subscriber) in subscribers.iter().enumerate() {
+        latency.merge(&subscriber.latency);
+        last_event_ns = last_event_ns.max(subscriber.last_event_ns);
+        for p in 0..publishers.len() {
+            let (expected, received) = (expected(i, p), subscriber.received[p]);
+            let pair = PairProblem {
+                publisher: p,
+                subscriber: i,
+                expected,
+                received,
+                lost: expected.saturating_sub(received),
+                out_of_order: subscriber.out_of_order[p],
+                excess: received.saturating_sub(expected),
+            };
+            results.expected_events += expected;
+            results.delivered_events += received;
+            results.lost_events += pair.lost;
+            results.out_of_order_events += pair.out_of_order;
+            results.excess_events += pair.excess;
+            if pair.lost + pair.out_of_order + pair.excess > 0 {
+                results.pairs_with_problems += 1;
+                if results.pair_problems.len() < MAX_LISTED_PAIRS {
+                    results.pair_problems.push(pair);
+                }
+            }
+        }
+    }
+    let acknowledged = results.published - results.unacknowledged;
+    results.published_per_s = rate(acknowledged, phase.elapsed);
+    // Deliveries are counted until the last event arrived, which may be after sending stopped.
+    let delivery_span = Duration::from_nanos(last_event_ns.saturating_sub(phase.start_ns));
+    results.delivered_per_s = rate(results.delivered_events, delivery_span.max(phase.elapsed));
+    results.delivery_ratio = if results.expected_events == 0 {
+        0.0
+    } else {
+        results.delivered_events as f64 / results.expected_events as f64
+    };
+    results.latency = latency.summary();
+    let connections = subscribers.len() + publishers.len();
+    Ok(Report::new(common, threads, connections, &phase, Results::Fanout(results), &control))
+}
+
+/// A publisher's sending side.
+struct Publisher {
+    index: usize,
+    writer: MessageWriter,
+    window: Arc<Window>,
+    topics: Arc<[String]>,
+    /// Events published so far to each topic: the next sequence number for it.
+    seqs: Vec<u64>,
+    next_topic: usize,
+    request: Id,
+    options: Dict,
+    padding: String,
+    control: Arc<Control>,
+}
+
+impl Source for Publisher {
+    fn window(&self) -> &Window {
+        &self.window
+    }
+
+    fn send_next(&mut self) -> Result<(), String> {
+        let t = self.next_topic;
+        self.next_topic = (t + 1) % self.topics.len();
+        self.request += 1;
+        let stamp = Stamp { sender: self.index as u64, seq: self.seqs[t], sent_ns: self.control.now_ns() };
+        self.seqs[t] += 1;
+        let publish = Message::Publish {
+            request: self.request,
+            options: self.options.clone(),
+            topic: self.topics[t].clone(),
+            payload: stamp.payload(self.writer.serializer(), &self.padding),
+        };
+        self.writer
+            .send(&publish)
+            .map_err(|e| format!("publisher {}: {e}", self.index))
+    }
+}
+
+/// A publisher's reader: PUBLISHED frees a window slot; anything else (an ERROR above all) fails the run.
+struct Acks {
+    window: Arc<Window>,
+}
+
+impl Handler for Acks {
+    fn on_message(&mut self, message: Message) -> Result<(), String> {
+        match message {
+            Message::Published { .. } => self.window.release().map_err(|e| format!("PUBLISHED: {e}")),
+            other => Err(describe_unexpected(&other)),
+        }
+    }
+}
+
+/// A subscriber's reader: checks and counts every event.
+struct Subscriber {
+    subscription: Id,
+    /// Per publisher: the sequence number expected next.
+    next_seq: Vec<u64>,
+    /// Per publisher: events received.
+    received: Vec<u64>,
+    /// Per publisher: events older than one already received (late or duplicated).
+    out_of_order: Vec<u64>,
+    /// All events received, for the main thread to see when stragglers are in.
+    delivered: Arc<AtomicU64>,
+    last_event_ns: u64,
+    latency: Latency,
+    control: Arc<Control>,
+}
+
+impl Handler for Subscriber {
+    fn on_message(&mut self, message: Message) -> Result<(), String> {
+        let Message::Event { subscription, payload, .. } = message else {
+            return Err(describe_unexpected(&message));
+        };
+        if subscription != self.subscription {
+            return Err(format!("EVENT for subscription {subscription}, not ours ({})", self.subscription));
+        }
+        let now = self.control.now_ns();
+        let stamp = Stamp::parse(&payload).map_err(|e| format!("EVENT with {e}"))?;
+        let p = usize::try_from(stamp.sender)
+            .ok()
+            .filter(|&p| p < self.received.len())
+            .ok_or_else(|| format!("EVENT from unknown publisher {}", stamp.sender))?;
+        self.latency.record_ns(now.saturating_sub(stamp.sent_ns));
+        self.received[p] += 1;
+        if stamp.seq < self.next_seq[p] {
+            self.out_of_order[p] += 1;
+        } else {
+            self.next_seq[p] = stamp.seq + 1;
+        }
+        self.last_event_ns = now;
+        self.delivered.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+}

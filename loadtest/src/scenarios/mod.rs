@@ -1,0 +1,120 @@
+//! What the scenarios share: the stamped payload every request carries (`[sender, seq, sent_ns, padding]`)
+//! and the measured phase (start every sender thread at a barrier, send for the configured duration, stop).
+
+pub mod fanout;
+pub mod rpc;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use switchyard::wamp::codec::Serializer;
+use switchyard::wamp::{Payload, Value};
+
+use crate::control::{wait_until, Control};
+use crate::cpu::{CpuClock, CpuUsage};
+use crate::sender::{spawn_senders, Source, Wakeup};
+
+/// How long after sending stops the run waits for outstanding answers and in-flight events.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// The identifying part of a payload: who sent it, its sequence number, and when (ns on the run's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub sender: u64,
+    pub seq: u64,
+    pub sent_ns: u64,
+}
+
+impl Stamp {
+    /// The `Arguments` payload carrying this stamp and `padding`.
+    pub fn payload(self, serializer: Serializer, padding: &str) -> Payload {
+        let args = [
+            Value::from(self.sender),
+            Value::from(self.seq),
+            Value::from(self.sent_ns),
+            Value::Str(padding.to_owned()),
+        ];
+        Payload::from_values(serializer, Some(&args), None)
+    }
+
+    /// Reads the stamp back from a received payload.
+    pub fn parse(payload: &Payload) -> Result<Stamp, String> {
+        let malformed = || "a payload that is not [sender, seq, sent_ns, padding]".to_owned();
+        let (args, _) = payload
+            .to_values()
+            .map_err(|e| format!("a payload that cannot be parsed: {e}"))?;
+        let args = args.ok_or_else(malformed)?;
+        match args.as_slice() {
+            [sender, seq, sent_ns, Value::Str(_)] => Ok(Stamp {
+                sender: sender.as_u64().ok_or_else(malformed)?,
+                seq: seq.as_u64().ok_or_else(malformed)?,
+                sent_ns: sent_ns.as_u64().ok_or_else(malformed)?,
+            }),
+            _ => Err(malformed()),
+        }
+    }
+}
+
+/// The padding that brings a stamped payload's encoded `Arguments` to about `target` bytes (exactly, for
+/// stamps with the widths of a long run; at least the bare stamp's size).
+pub fn padding_for(serializer: Serializer, target: usize) -> String {
+    let typical = Stamp { sender: 1_000, seq: 1_000_000, sent_ns: 100_000_000_000 };
+    let encoded = |pad: usize| {
+        let payload = typical.payload(serializer, &"x".repeat(pad));
+        payload.args.map_or(0, |a| a.len())
+    };
+    let mut pad = target.saturating_sub(encoded(0));
+    while pad > 0 && encoded(pad) > target {
+        pad -= 1;
+    }
+    "x".repeat(pad)
+}
+
+/// The measured phase: when it ran and what the generator spent on it.
+pub struct Phase {
+    /// When sending started, in ns on the run's clock.
+    pub start_ns: u64,
+    /// From the barrier to the moment every sender thread stopped.
+    pub elapsed: Duration,
+    /// The generator's CPU use over the same interval.
+    pub cpu: CpuUsage,
+    /// When the grace period for answers and stragglers ends.
+    pub grace_deadline: Instant,
+}
+
+/// Starts one sender thread per wakeup over `sources`, lets them send for `duration` (or until a failure)
+/// and collects them again, in their original order (`index` gives each source's position).
+pub fn send_for<S: Source>(
+    sources: Vec<S>,
+    wakeups: &[Arc<Wakeup>],
+    control: &Arc<Control>,
+    duration: Duration,
+    index: impl Fn(&S) -> usize,
+) -> Result<(Vec<S>, Phase), String> {
+    let barrier = Arc::new(Barrier::new(wakeups.len() + 1));
+    let handles = spawn_senders(sources, wakeups, control, &barrier)?;
+    barrier.wait();
+    let cpu_start = CpuClock::now();
+    let start = Instant::now();
+    let start_ns = control.now_ns();
+    wait_until(start + duration, || control.failed());
+    control.stop_sending();
+    let mut sources = Vec::new();
+    for handle in handles {
+        sources.extend(handle.join().map_err(|_| "a sender thread panicked".to_owned())?);
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_start.usage_since();
+    sources.sort_by_key(|s| index(s));
+    Ok((sources, Phase { start_ns, elapsed, cpu, grace_deadline: Instant::now() + GRACE }))
+}
+
+/// Events or calls per second.
+pub fn rate(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 {
+        (count as f64 / secs * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}

@@ -1,0 +1,188 @@
+//! The `rpc` scenario: K callees, callee k registering `<prefix>.proc.k` and echoing every invocation's
+//! payload back, and C callers, caller c calling `<prefix>.proc.(c % K)` with W calls in flight. Each call
+//! carries `[caller, seq, sent_ns, padding]`; the echoed stamp gives the round-trip latency and proves the
+//! result belongs to its caller.
+
+use std::sync::Arc;
+
+use switchyard::dict;
+use switchyard::wamp::{Id, Message};
+
+use super::{padding_for, rate, send_for, Stamp};
+use crate::cli::RpcArgs;
+use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
+use crate::control::{wait_until, Control};
+use crate::report::{Report, Results, RpcResults};
+use crate::sender::{wakeups, Source, Window};
+use crate::stats::Latency;
+
+pub fn run(args: &RpcArgs) -> Result<Report, String> {
+    let common = &args.common;
+    let serializer = common.serializer;
+    let control = Arc::new(Control::new());
+    let prefix = common.prefix();
+    let procedures: Vec<String> = (0..args.callees).map(|k| format!("{prefix}.proc.{k}")).collect();
+
+    // Every registration is confirmed before any caller connects.
+    let mut writers = Vec::new();
+    let mut callee_threads = Vec::with_capacity(procedures.len());
+    for (k, procedure) in procedures.iter().enumerate() {
+        let register = |session: &mut Session| -> Result<Id, String> {
+            let request = Message::Register { request: 1, options: dict!(), procedure: procedure.clone() };
+            match session.request(&request, "REGISTERED")? {
+                Message::Registered { request: 1, registration } => Ok(registration),
+                other => Err(describe_unexpected(&other)),
+            }
+        };
+        let mut session = Session::join(&common.url, serializer, &common.realm)
+            .map_err(|e| format!("callee {k}: {e}"))?;
+        let registration = register(&mut session).map_err(|e| format!("callee {k}: {e}"))?;
+        writers.push(session.writer.clone());
+        let callee = Callee { registration, writer: session.writer, invocations: 0 };
+        callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);
+    }
+
+    let threads = common.sender_threads(args.callers);
+    let wakeups = wakeups(threads);
+    let padding = padding_for(serializer, args.payload);
+    let mut sources = Vec::with_capacity(args.callers as usize);
+    let mut result_threads = Vec::with_capacity(args.callers as usize);
+    for c in 0..args.callers as usize {
+        let session = Session::join(&common.url, serializer, &common.realm)
+            .map_err(|e| format!("caller {c}: {e}"))?;
+        let window = Arc::new(Window::new(args.outstanding as usize, wakeups[c % threads].clone()));
+        let answers = Answers {
+            caller: c as u64,
+            window: window.clone(),
+            results: 0,
+            latency: Latency::new(),
+            control: control.clone(),
+        };
+        result_threads.push(spawn_reader(format!("caller {c}"), session.reader, answers, control.clone())?);
+        writers.push(session.writer.clone());
+        sources.push(Caller {
+            index: c,
+            writer: session.writer,
+            window,
+            procedure: procedures[c % procedures.len()].clone(),
+            seq: 0,
+            padding: padding.clone(),
+            control: control.clone(),
+        });
+    }
+
+    let (callers, phase) = send_for(sources, &wakeups, &control, common.duration, |c: &Caller| c.index)?;
+    wait_until(phase.grace_deadline, || {
+        control.failed() || callers.iter().all(|c| c.window.in_flight() == 0)
+    });
+    control.stop_reading();
+    let mut latency = Latency::new();
+    let mut answered = 0;
+    for thread in result_threads {
+        let results = thread.join().map_err(|_| "a caller thread panicked".to_owned())?;
+        latency.merge(&results.latency);
+        answered += results.results;
+    }
+    let mut invocations = 0;
+    for thread in callee_threads {
+        invocations += thread.join().map_err(|_| "a callee thread panicked".to_owned())?.invocations;
+    }
+    for writer in &writers {
+        writer.close();
+    }
+
+    let results = RpcResults {
+        callees: args.callees,
+        callers: args.callers,
+        outstanding: args.outstanding,
+        payload_bytes: args.payload,
+        calls: callers.iter().map(|c| c.seq).sum(),
+        results: answered,
+        unanswered: callers.iter().map(|c| c.window.in_flight() as u64).sum(),
+        invocations,
+        calls_per_s: rate(answered, phase.elapsed),
+        latency: latency.summary(),
+    };
+    let connections = callers.len() + procedures.len();
+    Ok(Report::new(common, threads, connections, &phase, Results::Rpc(results), &control))
+}
+
+/// A caller's sending side.
+struct Caller {
+    index: usize,
+    writer: MessageWriter,
+    window: Arc<Window>,
+    procedure: String,
+    /// Calls made so far: the next sequence number (and request ID - 1).
+    seq: u64,
+    padding: String,
+    control: Arc<Control>,
+}
+
+impl Source for Caller {
+    fn window(&self) -> &Window {
+        &self.window
+    }
+
+    fn send_next(&mut self) -> Result<(), String> {
+        let stamp = Stamp { sender: self.index as u64, seq: self.seq, sent_ns: self.control.now_ns() };
+        self.seq += 1;
+        let call = Message::Call {
+            request: self.seq,
+            options: dict!(),
+            procedure: self.procedure.clone(),
+            payload: stamp.payload(self.writer.serializer(), &self.padding),
+        };
+        self.writer.send(&call).map_err(|e| format!("caller {}: {e}", self.index))
+    }
+}
+
+/// A caller's reader: RESULT frees a window slot and yields a latency sample; an ERROR fails the run.
+struct Answers {
+    caller: u64,
+    window: Arc<Window>,
+    results: u64,
+    latency: Latency,
+    control: Arc<Control>,
+}
+
+impl Handler for Answers {
+    fn on_message(&mut self, message: Message) -> Result<(), String> {
+        let Message::Result { request, payload, .. } = message else {
+            return Err(describe_unexpected(&message));
+        };
+        let now = self.control.now_ns();
+        self.window.release().map_err(|e| format!("RESULT: {e}"))?;
+        let stamp = Stamp::parse(&payload).map_err(|e| format!("RESULT with {e}"))?;
+        // Caller c's call with sequence number n has request ID n + 1.
+        if stamp.sender != self.caller || request.checked_sub(1) != Some(stamp.seq) {
+            return Err(format!(
+                "RESULT for request {request} echoes call #{} of caller {}, not ours",
+                stamp.seq, stamp.sender
+            ));
+        }
+        self.latency.record_ns(now.saturating_sub(stamp.sent_ns));
+        self.results += 1;
+        Ok(())
+    }
+}
+
+/// A callee's reader: answers every INVOCATION with a YIELD of the same payload.
+struct Callee {
+    registration: Id,
+    writer: MessageWriter,
+    invocations: u64,
+}
+
+impl Handler for Callee {
+    fn on_message(&mut self, message: Message) -> Result<(), String> {
+        let Message::Invocation { request, registration, payload, .. } = message else {
+            return Err(describe_unexpected(&message));
+        };
+        if registration != self.registration {
+            return Err(format!("INVOCATION for registration {registration}, not ours ({})", self.registration));
+        }
+        self.invocations += 1;
+        self.writer.send(&Message::Yield { request, options: dict!(), payload })
+    }
+}
