@@ -87,7 +87,7 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Largest HTTP upgrade request, in bytes.
     pub max_handshake_size: usize,
-    /// Seconds a new connection has to finish its transport handshake and HELLO.
+    /// Seconds a new connection has to finish its transport handshake (WebSocket upgrade, RawSocket).
     pub handshake_timeout_secs: u64,
     /// Capacity (in batches) of each cross-shard channel.
     pub mesh_channel_capacity: usize,

@@ -117,7 +117,9 @@ fn parse_serializer(s: &str) -> Result<Serializer, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
         return Err(format!("duration must be in (0, 86400] seconds, not {s}"));
     }

@@ -10,8 +10,12 @@ pub struct Control {
     stop_sending: AtomicBool,
     stop_reading: AtomicBool,
     failed: AtomicBool,
-    failures: Mutex<Vec<String>>,
+    /// The first [`MAX_KEPT_FAILURES`] failures, and how many there were in all.
+    failures: Mutex<(Vec<String>, usize)>,
 }
+
+/// How many failure messages are kept (a dying router fails every connection at once).
+const MAX_KEPT_FAILURES: usize = 20;
 
 impl Default for Control {
     fn default() -> Control {
@@ -26,7 +30,7 @@ impl Control {
             stop_sending: AtomicBool::new(false),
             stop_reading: AtomicBool::new(false),
             failed: AtomicBool::new(false),
-            failures: Mutex::new(Vec::new()),
+            failures: Mutex::new((Vec::new(), 0)),
         }
     }
 
@@ -54,7 +58,10 @@ impl Control {
     /// Records a failure; senders stop at once, the main thread ends the run.
     pub fn fail(&self, failure: String) {
         if let Ok(mut failures) = self.failures.lock() {
-            failures.push(failure);
+            if failures.0.len() < MAX_KEPT_FAILURES {
+                failures.0.push(failure);
+            }
+            failures.1 += 1;
         }
         self.failed.store(true, Ordering::Release);
         self.stop_sending();
@@ -64,7 +71,8 @@ impl Control {
         self.failed.load(Ordering::Acquire)
     }
 
-    pub fn failures(&self) -> Vec<String> {
+    /// The first failures, and how many there were in all.
+    pub fn failures(&self) -> (Vec<String>, usize) {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 }

@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             if report.ok {
                 ExitCode::SUCCESS
             } else {
-                let mut reasons = report.failures.clone();
+                let mut reasons: Vec<String> = report.failures.iter().take(1).cloned().collect();
+                if report.failure_count > 1 {
+                    reasons.push(format!("{} more errors", report.failure_count - 1));
+                }
                 reasons.extend(report.problems.iter().cloned());
                 eprintln!("switchyard-loadtest: run FAILED: {}", reasons.join("; "));
                 ExitCode::FAILURE

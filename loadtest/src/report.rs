@@ -26,8 +26,10 @@ pub struct Report {
     pub loadtest_cpu: CpuUsage,
     #[serde(flatten)]
     pub results: Results,
-    /// Errors that ended the run early (router errors, aborts, closed connections).
+    /// Errors that ended the run early (router errors, aborts, closed connections): the first 20.
     pub failures: Vec<String>,
+    /// How many errors there were in all.
+    pub failure_count: usize,
     /// What the numbers show to be wrong (loss, reordering, nothing delivered, ...).
     pub problems: Vec<String>,
     pub ok: bool,
@@ -113,7 +115,7 @@ impl Report {
             Results::Fanout(r) => fanout_problems(r),
             Results::Rpc(r) => rpc_problems(r),
         };
-        let failures = control.failures();
+        let (failures, failure_count) = control.failures();
         Report {
             scenario: match results {
                 Results::Fanout(_) => "fanout",
@@ -130,6 +132,7 @@ impl Report {
             ok: failures.is_empty() && problems.is_empty(),
             results,
             failures,
+            failure_count,
             problems,
         }
     }
@@ -214,6 +217,13 @@ impl Report {
             for failure in &self.failures {
                 let _ = writeln!(out, "!!! error: {failure}");
             }
+            if self.failure_count > self.failures.len() {
+                let _ = writeln!(
+                    out,
+                    "!!! ... and {} more errors",
+                    self.failure_count - self.failures.len()
+                );
+            }
             for problem in &self.problems {
                 let _ = writeln!(out, "!!! {problem}");
             }
@@ -223,7 +233,8 @@ impl Report {
 
     /// The report as one line of JSON.
     pub fn json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"))
     }
 }
 
@@ -249,13 +260,22 @@ fn fanout_problems(r: &FanoutResults) -> Vec<String> {
         ));
     }
     if r.out_of_order_events > 0 {
-        problems.push(format!("REORDERING: {} events arrived out of order", r.out_of_order_events));
+        problems.push(format!(
+            "REORDERING: {} events arrived out of order",
+            r.out_of_order_events
+        ));
     }
     if r.excess_events > 0 {
-        problems.push(format!("DUPLICATES: {} events more than were published", r.excess_events));
+        problems.push(format!(
+            "DUPLICATES: {} events more than were published",
+            r.excess_events
+        ));
     }
     if r.unacknowledged > 0 {
-        problems.push(format!("{} publications were never acknowledged", r.unacknowledged));
+        problems.push(format!(
+            "{} publications were never acknowledged",
+            r.unacknowledged
+        ));
     }
     problems
 }
@@ -268,10 +288,16 @@ fn rpc_problems(r: &RpcResults) -> Vec<String> {
         problems.push("the router delivered no results at all".to_owned());
     }
     if r.unanswered > 0 {
-        problems.push(format!("LOSS: {} of {} calls were never answered", r.unanswered, r.calls));
+        problems.push(format!(
+            "LOSS: {} of {} calls were never answered",
+            r.unanswered, r.calls
+        ));
     }
     if r.invocations > r.calls {
-        problems.push(format!("DUPLICATES: the callees saw {} invocations for {} calls", r.invocations, r.calls));
+        problems.push(format!(
+            "DUPLICATES: the callees saw {} invocations for {} calls",
+            r.invocations, r.calls
+        ));
     }
     problems
 }

@@ -2,7 +2,7 @@
 //! may send while it has fewer than its window's limit of requests unanswered; the connection's reader
 //! thread releases a slot on each answer and wakes the sender thread that owns the source.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,30 +12,48 @@ use crate::control::Control;
 /// How long an idle sender thread sleeps when no wakeup comes (a safety net, not the normal path).
 const IDLE_WAIT: Duration = Duration::from_millis(10);
 
-/// Wakes one sender thread.
+/// Wakes one sender thread. Notifying is cheap (one atomic load) unless the thread is about to sleep.
 #[derive(Default)]
 pub struct Wakeup {
+    /// Set by the sender thread before its last look at its windows; notifiers only lock when it is set.
+    sleeping: AtomicBool,
     pending: Mutex<bool>,
     condvar: Condvar,
 }
 
 impl Wakeup {
-    pub fn notify(&self) {
-        if let Ok(mut pending) = self.pending.lock() {
-            *pending = true;
-            self.condvar.notify_one();
+    fn notify(&self) {
+        // SeqCst pairs with `prepare_sleep` and the window release: either the sender's last look sees the
+        // freed slot, or this sees `sleeping` and wakes it.
+        if self.sleeping.load(Ordering::SeqCst) {
+            if let Ok(mut pending) = self.pending.lock() {
+                *pending = true;
+                self.condvar.notify_one();
+            }
         }
     }
 
-    fn wait(&self, timeout: Duration) {
-        let Ok(mut pending) = self.pending.lock() else { return };
-        if !*pending {
-            pending = match self.condvar.wait_timeout(pending, timeout) {
-                Ok((pending, _)) => pending,
-                Err(_) => return,
-            };
+    fn prepare_sleep(&self) {
+        self.sleeping.store(true, Ordering::SeqCst);
+    }
+
+    /// Sleeps until notified (or `timeout`), unless a notification came since `prepare_sleep`.
+    fn sleep(&self, timeout: Duration) {
+        if let Ok(mut pending) = self.pending.lock() {
+            if !*pending {
+                if let Ok((woken, _)) = self.condvar.wait_timeout(pending, timeout) {
+                    pending = woken;
+                } else {
+                    return;
+                }
+            }
+            *pending = false;
         }
-        *pending = false;
+        self.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    fn cancel_sleep(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
     }
 }
 
@@ -48,38 +66,47 @@ pub struct Window {
 
 impl Window {
     pub fn new(limit: usize, wakeup: Arc<Wakeup>) -> Window {
-        Window { in_flight: AtomicUsize::new(0), limit, wakeup }
+        Window {
+            in_flight: AtomicUsize::new(0),
+            limit,
+            wakeup,
+        }
     }
 
-    /// Takes a slot if one is free (only the owning sender thread takes slots).
-    fn try_acquire(&self) -> bool {
-        if self.in_flight.load(Ordering::Acquire) < self.limit {
-            self.in_flight.fetch_add(1, Ordering::AcqRel);
-            true
-        } else {
-            false
+    /// Takes every free slot and returns how many (only the owning sender thread takes slots).
+    fn acquire_free(&self) -> usize {
+        let free = self
+            .limit
+            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        if free > 0 {
+            self.in_flight.fetch_add(free, Ordering::SeqCst);
         }
+        free
+    }
+
+    fn has_room(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) < self.limit
     }
 
     /// Frees a slot for an answered request; fails if no request was in flight (an answer nobody asked for).
     pub fn release(&self) -> Result<(), String> {
         self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .map_err(|_| "an answer to a request that was not in flight".to_owned())?;
         self.wakeup.notify();
         Ok(())
     }
 
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.in_flight.load(Ordering::SeqCst)
     }
 }
 
 /// Something that sends requests under a [`Window`].
 pub trait Source: Send + 'static {
     fn window(&self) -> &Window;
-    /// Sends one request (its slot is already taken).
-    fn send_next(&mut self) -> Result<(), String>;
+    /// Sends `count` requests (their slots are already taken), in one write where possible.
+    fn send(&mut self, count: usize) -> Result<(), String>;
 }
 
 /// The wakeups for `threads` sender threads; source `i` must use `wakeups[i % threads]`.
@@ -112,13 +139,19 @@ pub fn spawn_senders<S: Source>(
     Ok(handles)
 }
 
-fn run_sender<S: Source>(mut sources: Vec<S>, wakeup: &Wakeup, control: &Control, barrier: &Barrier) -> Vec<S> {
+fn run_sender<S: Source>(
+    mut sources: Vec<S>,
+    wakeup: &Wakeup,
+    control: &Control,
+    barrier: &Barrier,
+) -> Vec<S> {
     barrier.wait();
     while !control.sending_stopped() {
         let mut sent = false;
         for source in &mut sources {
-            while !control.sending_stopped() && source.window().try_acquire() {
-                if let Err(e) = source.send_next() {
+            let count = source.window().acquire_free();
+            if count > 0 {
+                if let Err(e) = source.send(count) {
                     control.fail(e);
                     return sources;
                 }
@@ -126,7 +159,12 @@ fn run_sender<S: Source>(mut sources: Vec<S>, wakeup: &Wakeup, control: &Control
             }
         }
         if !sent {
-            wakeup.wait(IDLE_WAIT);
+            wakeup.prepare_sleep();
+            if sources.iter().any(|s| s.window().has_room()) {
+                wakeup.cancel_sleep();
+            } else {
+                wakeup.sleep(IDLE_WAIT);
+            }
         }
     }
     sources

@@ -12,7 +12,7 @@ use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
 
 use super::effects::{ConnId, Outbox};
 use super::peer::{CallReply, PeerMessage, RegistrationEntry, RoutedCall};
-use super::session::{PendingCall, PendingInvocation, Session};
+use super::session::{HeldRegistration, PendingCall, PendingInvocation, Session};
 use super::shard_router::ShardRouter;
 
 /// This shard's replica of one realm's registrations.
@@ -95,10 +95,13 @@ impl ShardRouter {
             shard: self.shard,
         };
         self.realms[realm].dealer.add(procedure.clone(), entry);
+        let confirmed = self.shards == 1;
         if let Some(session) = self.session_mut(conn) {
-            session
-                .registrations
-                .insert(registration, procedure.clone());
+            let held = HeldRegistration {
+                procedure: procedure.clone(),
+                confirmed,
+            };
+            session.registrations.insert(registration, held);
         }
         let reply = Message::Registered {
             request,
@@ -124,7 +127,8 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        let Some(procedure) = session.registrations.remove(&registration) else {
+        let Some(HeldRegistration { procedure, .. }) = session.registrations.remove(&registration)
+        else {
             let text = format!("this session holds no registration {registration}");
             return self.error(
                 conn,
@@ -228,7 +232,11 @@ impl ShardRouter {
         else {
             return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the callee is gone", out);
         };
-        if !session.registrations.contains_key(&call.registration) {
+        if !session
+            .registrations
+            .get(&call.registration)
+            .is_some_and(|r| r.confirmed)
+        {
             return self.fail_call(
                 &call,
                 uris::NO_SUCH_PROCEDURE,
@@ -381,7 +389,7 @@ impl ShardRouter {
     /// A callee left: its registrations go away everywhere, and its pending callers get `wamp.error.canceled` (6.4).
     pub(super) fn drop_registrations(&mut self, session: &Session, out: &mut Outbox) {
         let realm = session.realm;
-        for (&registration, procedure) in &session.registrations {
+        for (&registration, HeldRegistration { procedure, .. }) in &session.registrations {
             self.registry
                 .release_procedure(realm, procedure, registration);
             self.realms[realm].dealer.remove(procedure, registration);

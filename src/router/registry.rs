@@ -125,6 +125,13 @@ impl Registry {
         }
     }
 
+    /// The registration that holds `procedure` now, if any.
+    pub fn procedure_holder(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
+        self.registrations
+            .get(&(realm, procedure.clone()))
+            .map(|id| *id)
+    }
+
     /// Gives `procedure` up, if `registration` still holds it.
     pub fn release_procedure(&self, realm: RealmId, procedure: &Arc<str>, registration: Id) {
         self.registrations

@@ -48,6 +48,14 @@ pub struct PendingCall {
     pub callee_shard: usize,
 }
 
+/// A registration held by a session.
+#[derive(Debug)]
+pub struct HeldRegistration {
+    pub procedure: Arc<str>,
+    /// REGISTERED was sent: only then may INVOCATIONs for it reach the callee (7.1).
+    pub confirmed: bool,
+}
+
 /// An established session.
 #[derive(Debug)]
 pub struct Session {
@@ -59,8 +67,8 @@ pub struct Session {
     pub request_ids: SessionScopeIds,
     /// Subscription IDs held, with their topics.
     pub subscriptions: AHashMap<Id, String>,
-    /// Registration IDs held, with their procedures.
-    pub registrations: AHashMap<Id, Arc<str>>,
+    /// Registration IDs held.
+    pub registrations: AHashMap<Id, HeldRegistration>,
     /// As callee: invocation request ID -> who waits for the answer.
     pub invocations: AHashMap<Id, PendingInvocation>,
     /// As caller: CALL request ID -> where the call went.

@@ -50,6 +50,8 @@ pub struct ShardRouter {
     next_conn: ConnId,
     pub(super) controls: AHashMap<u64, PendingControl>,
     next_control: u64,
+    /// The router is shutting down: no new sessions.
+    stopping: bool,
 }
 
 impl ShardRouter {
@@ -67,6 +69,7 @@ impl ShardRouter {
             next_conn: 1,
             controls: AHashMap::new(),
             next_control: 1,
+            stopping: false,
         }
     }
 
@@ -209,6 +212,14 @@ impl ShardRouter {
     }
 
     fn on_hello(&mut self, conn: ConnId, realm: String, details: Dict, out: &mut Outbox) {
+        if self.stopping {
+            return self.abort(
+                conn,
+                uris::CLOSE_SYSTEM_SHUTDOWN,
+                "the router is shutting down",
+                out,
+            );
+        }
         let Some(realm_id) = self.registry.realm_id(&realm) else {
             let message = format!("no realm named {realm:?} on this router");
             return self.abort(conn, uris::NO_SUCH_REALM, &message, out);
@@ -243,14 +254,14 @@ impl ShardRouter {
             );
         }
         let authrole: Arc<str> = Arc::from("anonymous");
+        let authid: Arc<str> = Arc::from(format!("anonymous-{}", crate::wamp::ids::random_id()));
         let info = SessionInfo {
             shard: self.shard,
             realm: realm_id,
-            authid: Arc::from(""),
+            authid: authid.clone(),
             authrole: authrole.clone(),
         };
         let id = self.registry.add_session(info);
-        let authid: Arc<str> = Arc::from(id.to_string());
         let welcome = Message::Welcome {
             session: id,
             details: dict! {
@@ -279,6 +290,16 @@ impl ShardRouter {
 
     /// Asks every established session to leave (router shutdown): GOODBYE `wamp.close.system_shutdown`.
     pub fn shutdown(&mut self, out: &mut Outbox) {
+        self.stopping = true;
+        let waiting: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::AwaitingHello)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in waiting {
+            self.close_now(conn, out);
+        }
         let established: Vec<ConnId> = self
             .conns
             .iter()
@@ -345,7 +366,10 @@ impl ShardRouter {
                 entry,
                 ack,
             } => {
-                self.realms[realm].dealer.add(procedure, entry);
+                // The registration may have been released (and the procedure claimed anew) meanwhile.
+                if self.registry.procedure_holder(realm, &procedure) == Some(entry.registration) {
+                    self.realms[realm].dealer.add(procedure, entry);
+                }
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
                 }
@@ -411,11 +435,18 @@ impl ShardRouter {
         if pending.remaining > 0 {
             return;
         }
-        if let Some(done) = self.controls.remove(&control) {
-            if self.session_of(done.conn).map(|s| s.id) == Some(done.session) {
-                self.send(done.conn, &done.reply, out);
+        let Some(done) = self.controls.remove(&control) else {
+            return;
+        };
+        let Some(session) = self.session_mut(done.conn).filter(|s| s.id == done.session) else {
+            return;
+        };
+        if let Message::Registered { registration, .. } = done.reply {
+            if let Some(held) = session.registrations.get_mut(&registration) {
+                held.confirmed = true;
             }
         }
+        self.send(done.conn, &done.reply, out);
     }
 
     /// Encodes `message` in the connection's serializer and queues it.

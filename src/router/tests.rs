@@ -252,3 +252,96 @@ fn bad_frames_abort_and_close() {
     assert_eq!(mesh.closed, vec![(0, conn)]);
     assert_eq!(mesh.shards[0].session_count(), 0);
 }
+
+#[test]
+fn no_invocation_reaches_a_callee_before_its_registered() {
+    let mut mesh = Mesh::new(2);
+    let callee = mesh.join(0);
+    let caller = mesh.join(0);
+    let register = Message::Register {
+        request: 1,
+        options: Dict::new(),
+        procedure: "p".into(),
+    };
+    let mut held = Outbox::default();
+    let bytes = codec::encode_to_bytes(&register, Serializer::Json);
+    mesh.shards[0].handle_frame(callee, bytes, &mut held);
+    let call = Message::Call {
+        request: 2,
+        options: Dict::new(),
+        procedure: "p".into(),
+        payload: args(""),
+    };
+    mesh.frame(0, caller, &call);
+    assert!(
+        mesh.take(0, callee).is_empty(),
+        "no INVOCATION before REGISTERED"
+    );
+    match mesh.take(0, caller).as_slice() {
+        [Message::Error {
+            request: 2, error, ..
+        }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
+        other => panic!("{other:?}"),
+    }
+    mesh.apply(0, held);
+    assert!(matches!(
+        mesh.take(0, callee).as_slice(),
+        [Message::Registered { .. }]
+    ));
+    mesh.frame(
+        0,
+        caller,
+        &Message::Call {
+            request: 3,
+            options: Dict::new(),
+            procedure: "p".into(),
+            payload: args(""),
+        },
+    );
+    assert!(matches!(
+        mesh.take(0, callee).as_slice(),
+        [Message::Invocation { .. }]
+    ));
+}
+
+#[test]
+fn a_late_registration_broadcast_does_not_hide_the_new_holder() {
+    let mut mesh = Mesh::new(2);
+    let first = mesh.join(0);
+    let second = mesh.join(1);
+    let caller = mesh.join(1);
+    // `first` registers and leaves while its broadcasts to shard 1 are still in flight.
+    let register = |request| Message::Register {
+        request,
+        options: Dict::new(),
+        procedure: "p".into(),
+    };
+    let mut in_flight = Outbox::default();
+    let bytes = codec::encode_to_bytes(&register(1), Serializer::Json);
+    mesh.shards[0].handle_frame(first, bytes, &mut in_flight);
+    mesh.shards[0].closed(first, &mut in_flight);
+    // `second` claims the procedure meanwhile, and then the stale broadcasts arrive.
+    mesh.frame(1, second, &register(1));
+    assert!(matches!(
+        mesh.take(1, second).as_slice(),
+        [Message::Registered { .. }]
+    ));
+    mesh.apply(0, in_flight);
+    mesh.frame(
+        1,
+        caller,
+        &Message::Call {
+            request: 5,
+            options: Dict::new(),
+            procedure: "p".into(),
+            payload: args(""),
+        },
+    );
+    assert!(
+        matches!(
+            mesh.take(1, second).as_slice(),
+            [Message::Invocation { .. }]
+        ),
+        "the call reaches the new holder"
+    );
+}

@@ -16,8 +16,10 @@ use super::core::ShardCore;
 use super::outbound::{write_loop, OutFrame, Outbound};
 use super::split::split;
 
-/// How many bytes a read may add to the connection's buffer at a time.
-const READ_CHUNK: usize = 64 * 1024;
+/// How many bytes a read may add to the connection's buffer: it grows while reads fill it and shrinks back
+/// when they do not, so a quiet connection does not zero 64 KiB for every read.
+const READ_CHUNK_MIN: usize = 4 * 1024;
+const READ_CHUNK_MAX: usize = 64 * 1024;
 /// How long a closing connection may take to flush what is queued for it.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
@@ -35,7 +37,7 @@ where
         EndpointKind::WebSocket => (false, Framing::WebSocket),
         EndpointKind::RawSocket => (false, Framing::RawSocket),
     };
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
     let timeout = Duration::from_secs(core.limits.handshake_timeout_secs);
     let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &limits);
     let accepted = match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
@@ -55,6 +57,7 @@ where
     });
 
     let mut decoder = Decoder::new(framing, limits.max_message_size);
+    let mut chunk = READ_CHUNK_MIN;
     'connection: loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -88,7 +91,7 @@ where
             break;
         }
         let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
+        buf.resize(start + chunk, 0);
         let read = futures_lite::future::or(
             async { Some(reader.read(&mut buf[start..]).await) },
             async {
@@ -98,7 +101,14 @@ where
         )
         .await;
         match read {
-            Some(Ok(n)) if n > 0 => buf.truncate(start + n),
+            Some(Ok(n)) if n > 0 => {
+                buf.truncate(start + n);
+                chunk = if n == chunk {
+                    (chunk * 2).min(READ_CHUNK_MAX)
+                } else {
+                    READ_CHUNK_MIN
+                };
+            }
             _ => break,
         }
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use switchyard::dict;
 use switchyard::wamp::{Dict, Id, Message};
 
-use super::{padding_for, rate, send_for, Stamp};
-use crate::cli::FanoutArgs;
+use super::{padding_for, rate, send_for, Phase, Stamp};
+use crate::cli::{CommonArgs, FanoutArgs};
 use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{FanoutResults, PairProblem, Report, Results};
@@ -24,63 +24,67 @@ const MAX_LISTED_PAIRS: usize = 100;
 
 pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     let common = &args.common;
-    let serializer = common.serializer;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
-    let topics: Arc<[String]> = (0..args.topics).map(|t| format!("{prefix}.topic.{t}")).collect();
-    let publishers = args.publishers as usize;
+    let topics: Arc<[String]> = (0..args.topics)
+        .map(|t| format!("{prefix}.topic.{t}"))
+        .collect();
 
     // Every subscription is confirmed before any publisher connects.
     let mut subscriber_sessions = Vec::with_capacity(args.subscribers as usize);
     for i in 0..args.subscribers as usize {
-        let subscribe = |session: &mut Session| -> Result<Id, String> {
-            let topic = topics[i % topics.len()].clone();
-            match session.request(&Message::Subscribe { request: 1, options: dict!(), topic }, "SUBSCRIBED")? {
-                Message::Subscribed { request: 1, subscription } => Ok(subscription),
-                other => Err(describe_unexpected(&other)),
-            }
-        };
-        let mut session = Session::join(&common.url, serializer, &common.realm)
-            .map_err(|e| format!("subscriber {i}: {e}"))?;
-        let subscription = subscribe(&mut session).map_err(|e| format!("subscriber {i}: {e}"))?;
-        subscriber_sessions.push((session, subscription));
+        let topic = i % topics.len();
+        let subscribed =
+            subscribe(common, &topics[topic]).map_err(|e| format!("subscriber {i}: {e}"))?;
+        subscriber_sessions.push((subscribed, topic));
     }
-    let mut publisher_sessions = Vec::with_capacity(publishers);
-    for p in 0..publishers {
-        let session = Session::join(&common.url, serializer, &common.realm)
+    let mut publisher_sessions = Vec::with_capacity(args.publishers as usize);
+    for p in 0..args.publishers {
+        let session = Session::join(&common.url, common.serializer, &common.realm)
             .map_err(|e| format!("publisher {p}: {e}"))?;
         publisher_sessions.push(session);
     }
 
     let mut writers = Vec::new();
-    let mut subscriber_threads = Vec::new();
-    let mut delivered_counters = Vec::new();
-    for (i, (session, subscription)) in subscriber_sessions.into_iter().enumerate() {
-        let delivered = Arc::new(AtomicU64::new(0));
-        let handler = Subscriber {
+    let mut subscriber_threads = Vec::with_capacity(subscriber_sessions.len());
+    let mut delivered = Vec::with_capacity(subscriber_sessions.len());
+    for (i, ((session, subscription), topic)) in subscriber_sessions.into_iter().enumerate() {
+        let subscriber = Subscriber::new(
             subscription,
-            next_seq: vec![0; publishers],
-            received: vec![0; publishers],
-            out_of_order: vec![0; publishers],
-            delivered: delivered.clone(),
-            last_event_ns: 0,
-            latency: Latency::new(),
-            control: control.clone(),
-        };
+            topic,
+            publisher_sessions.len(),
+            control.clone(),
+        );
+        delivered.push((subscriber.delivered.clone(), topic));
         writers.push(session.writer);
-        delivered_counters.push(delivered);
-        subscriber_threads.push(spawn_reader(format!("subscriber {i}"), session.reader, handler, control.clone())?);
+        let name = format!("subscriber {i}");
+        subscriber_threads.push(spawn_reader(
+            name,
+            session.reader,
+            subscriber,
+            control.clone(),
+        )?);
     }
 
     let threads = common.sender_threads(args.publishers);
     let wakeups = wakeups(threads);
-    let padding = padding_for(serializer, args.payload);
-    let mut sources = Vec::with_capacity(publishers);
-    let mut ack_threads = Vec::with_capacity(publishers);
+    let padding = padding_for(common.serializer, args.payload);
+    let mut sources = Vec::with_capacity(publisher_sessions.len());
+    let mut ack_threads = Vec::with_capacity(publisher_sessions.len());
     for (p, session) in publisher_sessions.into_iter().enumerate() {
-        let window = Arc::new(Window::new(args.window as usize, wakeups[p % threads].clone()));
-        let acks = Acks { window: window.clone() };
-        ack_threads.push(spawn_reader(format!("publisher {p}"), session.reader, acks, control.clone())?);
+        let window = Arc::new(Window::new(
+            args.window as usize,
+            wakeups[p % threads].clone(),
+        ));
+        let acks = Acks {
+            window: window.clone(),
+        };
+        ack_threads.push(spawn_reader(
+            format!("publisher {p}"),
+            session.reader,
+            acks,
+            control.clone(),
+        )?);
         writers.push(session.writer.clone());
         sources.push(Publisher {
             index: p,
@@ -96,30 +100,79 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
         });
     }
 
-    let (publishers, phase) = send_for(sources, &wakeups, &control, common.duration, |p: &Publisher| p.index)?;
-    // What subscriber i must receive from publisher p: everything p published to i's topic.
-    let expected = |i: usize, p: usize| publishers[p].seqs[i % topics.len()];
-    let expected_of = |i: usize| (0..publishers.len()).map(|p| expected(i, p)).sum::<u64>();
+    let (publishers, phase) = send_for(
+        sources,
+        &wakeups,
+        &control,
+        common.duration,
+        |p: &Publisher| p.index,
+    )?;
+    // Stragglers: wait for every acknowledgement and for each subscriber to have all its topic's events.
+    let per_topic: Vec<u64> = (0..topics.len())
+        .map(|t| publishers.iter().map(|p| p.seqs[t]).sum())
+        .collect();
     wait_until(phase.grace_deadline, || {
         control.failed()
             || (publishers.iter().all(|p| p.window.in_flight() == 0)
-                && delivered_counters
+                && delivered
                     .iter()
-                    .enumerate()
-                    .all(|(i, d)| d.load(Ordering::Acquire) >= expected_of(i)))
+                    .all(|(d, t)| d.load(Ordering::Acquire) >= per_topic[*t]))
     });
     control.stop_reading();
     let mut subscribers = Vec::with_capacity(subscriber_threads.len());
     for thread in subscriber_threads {
-        subscribers.push(thread.join().map_err(|_| "a subscriber thread panicked".to_owned())?);
+        subscribers.push(
+            thread
+                .join()
+                .map_err(|_| "a subscriber thread panicked".to_owned())?,
+        );
     }
     for thread in ack_threads {
-        thread.join().map_err(|_| "a publisher thread panicked".to_owned())?;
+        thread
+            .join()
+            .map_err(|_| "a publisher thread panicked".to_owned())?;
     }
     for writer in &writers {
         writer.close();
     }
 
+    let results = tally(args, &publishers, &subscribers, &phase);
+    let connections = subscribers.len() + publishers.len();
+    Ok(Report::new(
+        common,
+        threads,
+        connections,
+        &phase,
+        Results::Fanout(results),
+        &control,
+    ))
+}
+
+/// Joins a session and subscribes it to `topic`.
+fn subscribe(common: &CommonArgs, topic: &str) -> Result<(Session, Id), String> {
+    let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
+    let subscribe = Message::Subscribe {
+        request: 1,
+        options: dict!(),
+        topic: topic.to_owned(),
+    };
+    match session.request(&subscribe, "SUBSCRIBED")? {
+        Message::Subscribed {
+            request: 1,
+            subscription,
+        } => Ok((session, subscription)),
+        other => Err(describe_unexpected(&other)),
+    }
+}
+
+/// Compares what each subscriber received from each publisher with what that publisher published to the
+/// subscriber's topic.
+fn tally(
+    args: &FanoutArgs,
+    publishers: &[Publisher],
+    subscribers: &[Subscriber],
+    phase: &Phase,
+) -> FanoutResults {
     let mut latency = Latency::new();
     let mut results = FanoutResults {
         publishers: args.publishers,
@@ -135,8 +188,8 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     for (i, subscriber) in subscribers.iter().enumerate() {
         latency.merge(&subscriber.latency);
         last_event_ns = last_event_ns.max(subscriber.last_event_ns);
-        for p in 0..publishers.len() {
-            let (expected, received) = (expected(i, p), subscriber.received[p]);
+        for (p, publisher) in publishers.iter().enumerate() {
+            let (expected, received) = (publisher.seqs[subscriber.topic], subscriber.received[p]);
             let pair = PairProblem {
                 publisher: p,
                 subscriber: i,
@@ -170,8 +223,7 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
         results.delivered_events as f64 / results.expected_events as f64
     };
     results.latency = latency.summary();
-    let connections = subscribers.len() + publishers.len();
-    Ok(Report::new(common, threads, connections, &phase, Results::Fanout(results), &control))
+    results
 }
 
 /// A publisher's sending side.
@@ -194,20 +246,27 @@ impl Source for Publisher {
         &self.window
     }
 
-    fn send_next(&mut self) -> Result<(), String> {
-        let t = self.next_topic;
-        self.next_topic = (t + 1) % self.topics.len();
-        self.request += 1;
-        let stamp = Stamp { sender: self.index as u64, seq: self.seqs[t], sent_ns: self.control.now_ns() };
-        self.seqs[t] += 1;
-        let publish = Message::Publish {
-            request: self.request,
-            options: self.options.clone(),
-            topic: self.topics[t].clone(),
-            payload: stamp.payload(self.writer.serializer(), &self.padding),
-        };
+    fn send(&mut self, count: usize) -> Result<(), String> {
+        let mut batch = Vec::with_capacity(count);
+        for _ in 0..count {
+            let t = self.next_topic;
+            self.next_topic = (t + 1) % self.topics.len();
+            self.request += 1;
+            let stamp = Stamp {
+                sender: self.index as u64,
+                seq: self.seqs[t],
+                sent_ns: self.control.now_ns(),
+            };
+            self.seqs[t] += 1;
+            batch.push(Message::Publish {
+                request: self.request,
+                options: self.options.clone(),
+                topic: self.topics[t].clone(),
+                payload: stamp.payload(self.writer.serializer(), &self.padding),
+            });
+        }
         self.writer
-            .send(&publish)
+            .send_all(&batch)
             .map_err(|e| format!("publisher {}: {e}", self.index))
     }
 }
@@ -220,7 +279,9 @@ struct Acks {
 impl Handler for Acks {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
         match message {
-            Message::Published { .. } => self.window.release().map_err(|e| format!("PUBLISHED: {e}")),
+            Message::Published { .. } => {
+                self.window.release().map_err(|e| format!("PUBLISHED: {e}"))
+            }
             other => Err(describe_unexpected(&other)),
         }
     }
@@ -229,6 +290,8 @@ impl Handler for Acks {
 /// A subscriber's reader: checks and counts every event.
 struct Subscriber {
     subscription: Id,
+    /// The index of the subscribed topic.
+    topic: usize,
     /// Per publisher: the sequence number expected next.
     next_seq: Vec<u64>,
     /// Per publisher: events received.
@@ -242,13 +305,37 @@ struct Subscriber {
     control: Arc<Control>,
 }
 
+impl Subscriber {
+    fn new(subscription: Id, topic: usize, publishers: usize, control: Arc<Control>) -> Subscriber {
+        Subscriber {
+            subscription,
+            topic,
+            next_seq: vec![0; publishers],
+            received: vec![0; publishers],
+            out_of_order: vec![0; publishers],
+            delivered: Arc::new(AtomicU64::new(0)),
+            last_event_ns: 0,
+            latency: Latency::new(),
+            control,
+        }
+    }
+}
+
 impl Handler for Subscriber {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
-        let Message::Event { subscription, payload, .. } = message else {
+        let Message::Event {
+            subscription,
+            payload,
+            ..
+        } = message
+        else {
             return Err(describe_unexpected(&message));
         };
         if subscription != self.subscription {
-            return Err(format!("EVENT for subscription {subscription}, not ours ({})", self.subscription));
+            return Err(format!(
+                "EVENT for subscription {subscription}, not ours ({})",
+                self.subscription
+            ));
         }
         let now = self.control.now_ns();
         let stamp = Stamp::parse(&payload).map_err(|e| format!("EVENT with {e}"))?;

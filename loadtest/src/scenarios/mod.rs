@@ -58,7 +58,11 @@ impl Stamp {
 /// The padding that brings a stamped payload's encoded `Arguments` to about `target` bytes (exactly, for
 /// stamps with the widths of a long run; at least the bare stamp's size).
 pub fn padding_for(serializer: Serializer, target: usize) -> String {
-    let typical = Stamp { sender: 1_000, seq: 1_000_000, sent_ns: 100_000_000_000 };
+    let typical = Stamp {
+        sender: 1_000,
+        seq: 1_000_000,
+        sent_ns: 100_000_000_000,
+    };
     let encoded = |pad: usize| {
         let payload = typical.payload(serializer, &"x".repeat(pad));
         payload.args.map_or(0, |a| a.len())
@@ -101,12 +105,24 @@ pub fn send_for<S: Source>(
     control.stop_sending();
     let mut sources = Vec::new();
     for handle in handles {
-        sources.extend(handle.join().map_err(|_| "a sender thread panicked".to_owned())?);
+        sources.extend(
+            handle
+                .join()
+                .map_err(|_| "a sender thread panicked".to_owned())?,
+        );
     }
     let elapsed = start.elapsed();
     let cpu = cpu_start.usage_since();
     sources.sort_by_key(|s| index(s));
-    Ok((sources, Phase { start_ns, elapsed, cpu, grace_deadline: Instant::now() + GRACE }))
+    Ok((
+        sources,
+        Phase {
+            start_ns,
+            elapsed,
+            cpu,
+            grace_deadline: Instant::now() + GRACE,
+        },
+    ))
 }
 
 /// Events or calls per second.
@@ -116,5 +132,57 @@ pub fn rate(count: u64, over: Duration) -> f64 {
         (count as f64 / secs * 10.0).round() / 10.0
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_survive_every_serializer() {
+        for serializer in Serializer::ALL {
+            let stamp = Stamp {
+                sender: 7,
+                seq: 123_456,
+                sent_ns: 9_876_543_210,
+            };
+            assert_eq!(
+                Stamp::parse(&stamp.payload(serializer, "xyz")),
+                Ok(stamp),
+                "{serializer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        let serializer = Serializer::MsgPack;
+        let payload = Payload::from_values(serializer, Some(&[Value::from("x")]), None);
+        assert!(Stamp::parse(&payload).is_err());
+        assert!(Stamp::parse(&Payload::empty()).is_err());
+    }
+
+    #[test]
+    fn padding_reaches_the_target_size() {
+        let stamp = Stamp {
+            sender: 1_000,
+            seq: 1_000_000,
+            sent_ns: 100_000_000_000,
+        };
+        for serializer in Serializer::ALL {
+            for target in [64, 100, 1_000, 70_000] {
+                let padding = padding_for(serializer, target);
+                let len = stamp
+                    .payload(serializer, &padding)
+                    .args
+                    .map_or(0, |a| a.len());
+                assert!(
+                    len <= target && len + 4 >= target,
+                    "{serializer:?} {target}: {len}"
+                );
+            }
+            assert_eq!(padding_for(serializer, 0), "");
+        }
     }
 }

@@ -39,7 +39,9 @@ pub struct Target {
 pub enum Protocol {
     RawSocket,
     /// WebSocket, with the HTTP request path.
-    WebSocket { path: String },
+    WebSocket {
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +54,11 @@ pub enum Address {
 impl Target {
     /// Parses `rs://HOST:PORT`, `rs+unix:///PATH` or `ws://HOST:PORT[/PATH]`.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("`{url}` is not a URL: use rs://HOST:PORT, rs+unix:///PATH or ws://HOST:PORT/PATH"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!(
+                "`{url}` is not a URL: use rs://HOST:PORT, rs+unix:///PATH or ws://HOST:PORT/PATH"
+            )
+        })?;
         let (protocol, address) = match scheme {
             "rs" | "tcp" => {
                 let authority = rest.trim_end_matches('/');
@@ -73,12 +77,25 @@ impl Target {
                     None => (rest, "/"),
                 };
                 check_authority(url, authority)?;
-                (Protocol::WebSocket { path: path.to_owned() }, Address::Tcp(authority.to_owned()))
+                (
+                    Protocol::WebSocket {
+                        path: path.to_owned(),
+                    },
+                    Address::Tcp(authority.to_owned()),
+                )
             }
             "wss" | "rss" => return Err(format!("`{url}`: TLS is not supported")),
-            _ => return Err(format!("`{url}`: unknown scheme `{scheme}`: use rs, rs+unix or ws")),
+            _ => {
+                return Err(format!(
+                    "`{url}`: unknown scheme `{scheme}`: use rs, rs+unix or ws"
+                ))
+            }
         };
-        Ok(Target { url: url.to_owned(), protocol, address })
+        Ok(Target {
+            url: url.to_owned(),
+            protocol,
+            address,
+        })
     }
 
     /// A short transport name for reports: `rawsocket-tcp`, `rawsocket-unix` or `websocket`.
@@ -116,7 +133,9 @@ impl Stream {
                 for addr in addrs {
                     match TcpStream::connect_timeout(&addr, SETUP_TIMEOUT) {
                         Ok(stream) => {
-                            stream.set_nodelay(true).map_err(|e| format!("{addr}: set TCP_NODELAY: {e}"))?;
+                            stream
+                                .set_nodelay(true)
+                                .map_err(|e| format!("{addr}: set TCP_NODELAY: {e}"))?;
                             return Ok(Stream::Tcp(stream));
                         }
                         Err(e) => last = format!("cannot connect to {addr}: {e}"),
@@ -188,7 +207,10 @@ impl Write for Stream {
 
 /// Whether a read error is the read timeout expiring rather than a failure.
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// The receiving half of a connection: yields whole WAMP message frames.
@@ -216,11 +238,11 @@ pub enum FrameWriter {
 }
 
 impl FrameWriter {
-    /// Encodes `message` in `serializer` and sends it as one frame.
-    pub fn send(&self, message: &Message, serializer: Serializer) -> Result<(), String> {
+    /// Encodes `messages` in `serializer` and sends them, one frame each, in as few writes as possible.
+    pub fn send(&self, messages: &[Message], serializer: Serializer) -> Result<(), String> {
         match self {
-            FrameWriter::Raw(w) => w.send(message, serializer),
-            FrameWriter::Ws(w) => w.send(message, serializer),
+            FrameWriter::Raw(w) => w.send(messages, serializer),
+            FrameWriter::Ws(w) => w.send(messages, serializer),
         }
     }
 
@@ -235,7 +257,10 @@ impl FrameWriter {
 
 /// Connects to `target` and completes the transport handshake for `serializer` (within [`SETUP_TIMEOUT`]);
 /// the returned reader then polls with [`POLL_INTERVAL`].
-pub fn connect(target: &Target, serializer: Serializer) -> Result<(FrameReader, FrameWriter), String> {
+pub fn connect(
+    target: &Target,
+    serializer: Serializer,
+) -> Result<(FrameReader, FrameWriter), String> {
     let stream = Stream::connect(&target.address)?;
     let setup = stream
         .set_read_timeout(SETUP_TIMEOUT)
@@ -264,5 +289,48 @@ fn reader_stream(reader: &FrameReader) -> &Stream {
     match reader {
         FrameReader::Raw(r) => r.stream(),
         FrameReader::Ws(r) => r.stream(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_supported_urls() {
+        let rs = Target::parse("rs://127.0.0.1:8080").unwrap();
+        assert_eq!(rs.protocol, Protocol::RawSocket);
+        assert_eq!(rs.address, Address::Tcp("127.0.0.1:8080".to_owned()));
+        let unix = Target::parse("rs+unix:///tmp/wamp.sock").unwrap();
+        assert_eq!(unix.address, Address::Unix(PathBuf::from("/tmp/wamp.sock")));
+        let ws = Target::parse("ws://localhost:8080/ws").unwrap();
+        assert_eq!(
+            ws.protocol,
+            Protocol::WebSocket {
+                path: "/ws".to_owned()
+            }
+        );
+        assert_eq!(ws.address, Address::Tcp("localhost:8080".to_owned()));
+        let bare = Target::parse("ws://localhost:8080").unwrap();
+        assert_eq!(
+            bare.protocol,
+            Protocol::WebSocket {
+                path: "/".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_reach() {
+        for url in [
+            "127.0.0.1:8080",
+            "http://x:1",
+            "wss://x:1/ws",
+            "rs://nohost",
+            "rs://:8080",
+            "rs+unix://rel",
+        ] {
+            assert!(Target::parse(url).is_err(), "{url}");
+        }
     }
 }

@@ -21,19 +21,32 @@ const FRAME_PING: u8 = 1;
 const FRAME_PONG: u8 = 2;
 
 /// Sends our handshake, checks the router's reply and splits the connection.
-pub fn handshake(mut stream: Stream, serializer: Serializer) -> Result<(Reader, Arc<Writer>), String> {
-    let request = [MAGIC, (MAX_LEN_EXPONENT << 4) | serializer.rawsocket_id(), 0, 0];
+pub fn handshake(
+    mut stream: Stream,
+    serializer: Serializer,
+) -> Result<(Reader, Arc<Writer>), String> {
+    let request = [
+        MAGIC,
+        (MAX_LEN_EXPONENT << 4) | serializer.rawsocket_id(),
+        0,
+        0,
+    ];
     stream
         .write_all(&request)
         .map_err(|e| format!("cannot send the RawSocket handshake: {e}"))?;
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => "the router closed the connection during the RawSocket handshake".to_owned(),
+        io::ErrorKind::UnexpectedEof => {
+            "the router closed the connection during the RawSocket handshake".to_owned()
+        }
         _ if is_timeout(&e) => "timed out waiting for the RawSocket handshake reply".to_owned(),
         _ => format!("RawSocket handshake failed: {e}"),
     })?;
     if reply[0] != MAGIC {
-        return Err(format!("not a RawSocket router: handshake reply starts with {:#04x}", reply[0]));
+        return Err(format!(
+            "not a RawSocket router: handshake reply starts with {:#04x}",
+            reply[0]
+        ));
     }
     if reply[1] & 0x0F == 0 {
         let code = reply[1] >> 4;
@@ -44,10 +57,14 @@ pub fn handshake(mut stream: Stream, serializer: Serializer) -> Result<(Reader, 
             4 => "maximum connection count reached",
             _ => "unknown error code",
         };
-        return Err(format!("the router refused the RawSocket handshake: error {code} ({reason})"));
+        return Err(format!(
+            "the router refused the RawSocket handshake: error {code} ({reason})"
+        ));
     }
     if reply[1] & 0x0F != serializer.rawsocket_id() || reply[2] != 0 || reply[3] != 0 {
-        return Err(format!("invalid RawSocket handshake reply {reply:02x?} to {request:02x?}"));
+        return Err(format!(
+            "invalid RawSocket handshake reply {reply:02x?} to {request:02x?}"
+        ));
     }
     let max_len = 1usize << (9 + (reply[1] >> 4));
     let read_half = stream
@@ -56,7 +73,11 @@ pub fn handshake(mut stream: Stream, serializer: Serializer) -> Result<(Reader, 
     let closer = stream
         .try_clone()
         .map_err(|e| format!("cannot clone the socket: {e}"))?;
-    let writer = Arc::new(Writer { stream: Mutex::new(stream), closer, max_len });
+    let writer = Arc::new(Writer {
+        stream: Mutex::new(stream),
+        closer,
+        max_len,
+    });
     let reader = Reader {
         stream: read_half,
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -105,7 +126,9 @@ impl Reader {
             return Ok(None);
         }
         let kind = self.buf[0];
-        let len = usize::from(self.buf[1]) << 16 | usize::from(self.buf[2]) << 8 | usize::from(self.buf[3]);
+        let len = usize::from(self.buf[1]) << 16
+            | usize::from(self.buf[2]) << 8
+            | usize::from(self.buf[3]);
         if kind > FRAME_PONG {
             return Err(format!("invalid RawSocket frame type {kind}"));
         }
@@ -127,20 +150,24 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn send(&self, message: &Message, serializer: Serializer) -> Result<(), String> {
-        let mut out = BytesMut::with_capacity(128);
-        out.put_u32(0);
-        codec::encode(message, serializer, &mut out);
-        let len = out.len() - 4;
-        if len > self.max_len.min(MAX_FRAME - 1) {
-            return Err(format!(
-                "{} of {len} bytes exceeds the router's maximum message length {}",
-                message.name(),
-                self.max_len
-            ));
+    /// Sends `messages` as consecutive frames in one write.
+    pub fn send(&self, messages: &[Message], serializer: Serializer) -> Result<(), String> {
+        let mut out = BytesMut::with_capacity(128 * messages.len());
+        for message in messages {
+            let start = out.len();
+            out.put_u32(0);
+            codec::encode(message, serializer, &mut out);
+            let len = out.len() - start - 4;
+            if len > self.max_len.min(MAX_FRAME - 1) {
+                return Err(format!(
+                    "{} of {len} bytes exceeds the router's maximum message length {}",
+                    message.name(),
+                    self.max_len
+                ));
+            }
+            // `len` < 2^24, so the type octet stays 0 (a message frame).
+            out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
         }
-        // `len` < 2^24, so the type octet stays 0 (a message frame).
-        out[..4].copy_from_slice(&(len as u32).to_be_bytes());
         self.write_all(&out)
     }
 
@@ -153,8 +180,13 @@ impl Writer {
     }
 
     fn write_all(&self, frame: &[u8]) -> Result<(), String> {
-        let mut stream = self.stream.lock().map_err(|_| "writer lock poisoned".to_owned())?;
-        stream.write_all(frame).map_err(|e| format!("write failed: {e}"))
+        let mut stream = self
+            .stream
+            .lock()
+            .map_err(|_| "writer lock poisoned".to_owned())?;
+        stream
+            .write_all(frame)
+            .map_err(|e| format!("write failed: {e}"))
     }
 
     pub fn shutdown(&self) {

@@ -277,56 +277,117 @@ impl<'a> Reader<'a> {
 
     /// Skips one item, checking that it is well-formed (and its text strings UTF-8).
     fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
-        let at = self.pos;
-        let head = self.head()?;
-        self.skip_rest(head, at, depth)
+        self.skip_items(Some(1), false, depth)
     }
 
-    /// Skips the rest of an item whose head (which started at `at`) was read.
-    fn skip_rest(&mut self, head: Head, at: usize, depth: usize) -> Result<(), DecodeError> {
-        match head.major {
-            UINT | NEGINT => Ok(()),
-            BYTES => self.string_chunks(head, |_, _| Ok(())),
-            TEXT => self.string_chunks(head, |at, part| {
-                std::str::from_utf8(part)
-                    .map(drop)
-                    .map_err(|_| syntax(at, "invalid UTF-8 in text string"))
-            }),
-            ARRAY | MAP => {
-                let depth = self.enter(depth)?;
-                let per_entry = if head.major == MAP { 2 } else { 1 };
-                if head.indefinite() {
-                    while !self.at_break()? {
-                        for _ in 0..per_entry {
-                            self.skip(depth)?;
+    /// Skips `count` items, or — for `None` — items up to a break code (an even number if `pairs`).
+    ///
+    /// This is the hot path of `decode` (every payload goes through it): heads, scalars and definite
+    /// strings are handled in the loop, only containers and tags recurse.
+    fn skip_items(
+        &mut self,
+        count: Option<usize>,
+        pairs: bool,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
+        let b = self.b;
+        let eof = |at: usize| syntax(at, "unexpected end of input");
+        let mut pos = self.pos;
+        let mut done = 0usize;
+        loop {
+            match count {
+                Some(n) if done == n => break,
+                None if b.get(pos) == Some(&BREAK) => {
+                    if pairs && done % 2 == 1 {
+                        return Err(syntax(pos, "unexpected break"));
+                    }
+                    pos += 1;
+                    break;
+                }
+                _ => {}
+            }
+            done += 1;
+            let at = pos;
+            let initial = *b.get(pos).ok_or_else(|| eof(at))?;
+            pos += 1;
+            let major = initial >> 5;
+            let info = initial & 0x1f;
+            let arg = match info {
+                0..=23 => u64::from(info),
+                24..=27 => {
+                    let n = 1 << (info - 24);
+                    let bytes = b.get(pos..pos + n).ok_or_else(|| eof(at))?;
+                    pos += n;
+                    bytes.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x))
+                }
+                28..=30 => return Err(syntax(at, "reserved additional information")),
+                _ => 0,
+            };
+            let indefinite = info == 31;
+            match major {
+                UINT | NEGINT if indefinite => {
+                    return Err(syntax(
+                        at,
+                        "indefinite length not allowed for this major type",
+                    ));
+                }
+                UINT | NEGINT => {}
+                BYTES | TEXT if indefinite => {
+                    self.pos = pos;
+                    self.string_chunks(Head { major, info, arg }, |at, part| {
+                        check_text(major, at, part)
+                    })?;
+                    pos = self.pos;
+                }
+                BYTES | TEXT => {
+                    let len = usize::try_from(arg).map_err(|_| eof(at))?;
+                    let part = b.get(pos..pos.saturating_add(len)).ok_or_else(|| eof(at))?;
+                    check_text(major, pos, part)?;
+                    pos += len;
+                }
+                ARRAY | MAP | TAG => {
+                    self.pos = at;
+                    let inner = self.enter(depth)?;
+                    self.pos = pos;
+                    match major {
+                        TAG if indefinite => {
+                            return Err(syntax(
+                                at,
+                                "indefinite length not allowed for this major type",
+                            ));
+                        }
+                        TAG => self.skip_items(Some(1), false, inner)?,
+                        _ if indefinite => self.skip_items(None, major == MAP, inner)?,
+                        _ => {
+                            let per_entry = if major == MAP { 2 } else { 1 };
+                            let n = self.plausible(arg, per_entry)?;
+                            self.skip_items(Some(n * per_entry as usize), false, inner)?;
                         }
                     }
-                    Ok(())
-                } else {
-                    let n = self.plausible(head.arg, per_entry)?;
-                    (0..n * per_entry as usize).try_for_each(|_| self.skip(depth))
+                    pos = self.pos;
                 }
+                _ => match info {
+                    24 if arg < 32 => return Err(syntax(at, "simple value encoded in two bytes")),
+                    31 => return Err(syntax(at, "unexpected break")),
+                    _ => {}
+                },
             }
-            TAG => {
-                let depth = self.enter(depth)?;
-                self.skip(depth)
-            }
-            _ if head.info == 31 => Err(syntax(at, "unexpected break")),
-            _ => Ok(()),
         }
+        self.pos = pos;
+        Ok(())
     }
 
     /// Skips a map whose keys are all text strings (`ArgumentsKw|dict`); its head was read.
     fn skip_string_keyed_map(&mut self, head: Head, depth: usize) -> Result<(), DecodeError> {
         let depth = self.enter(depth)?;
         let entry = |r: &mut Self| -> Result<(), DecodeError> {
-            let at = r.pos;
-            let key = r.head()?;
-            if key.major != TEXT {
-                return Err(unsupported(at, "map key is not a text string"));
+            match r.peek() {
+                None => Err(syntax(r.pos, "unexpected end of input")),
+                Some(initial) if initial >> 5 != TEXT => {
+                    Err(unsupported(r.pos, "map key is not a text string"))
+                }
+                Some(_) => r.skip_items(Some(2), false, depth),
             }
-            r.skip_rest(key, at, depth)?;
-            r.skip(depth)
         };
         if head.indefinite() {
             while !self.at_break()? {
@@ -339,6 +400,14 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks that a text string's bytes (or a chunk's) are UTF-8; byte strings pass.
+fn check_text(major: u8, at: usize, part: &[u8]) -> Result<(), DecodeError> {
+    if major == TEXT && !part.is_ascii() && std::str::from_utf8(part).is_err() {
+        return Err(syntax(at, "invalid UTF-8 in text string"));
+    }
+    Ok(())
 }
 
 /// IEEE 754 half precision to double.

@@ -58,10 +58,13 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
 }
 
 /// The index of the first byte at or after `i` that is `"`, `\` or a control character.
+#[inline]
 fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Eight bytes at a time: a byte equal to `"` or `\` makes the xor zero; a control byte is below 0x20.
+    // Each test flags its first hit exactly (a borrow only spreads upwards from a hit), so the lowest flag
+    // of the three is the first special byte.
     while let Some(chunk) = b.get(i..i + 8) {
         let Ok(word) = <[u8; 8]>::try_from(chunk) else {
             break;
@@ -69,11 +72,12 @@ fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
         let v = u64::from_le_bytes(word);
         let quote = v ^ (ONES * u64::from(b'"'));
         let backslash = v ^ (ONES * u64::from(b'\\'));
-        let hits = (quote.wrapping_sub(ONES) & !quote)
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (v.wrapping_sub(ONES * 0x20) & !v);
-        if hits & HIGH != 0 {
-            break;
+            | (v.wrapping_sub(ONES * 0x20) & !v))
+            & HIGH;
+        if hits != 0 {
+            return Some(i + hits.trailing_zeros() as usize / 8);
         }
         i += 8;
     }
@@ -313,9 +317,9 @@ impl<'a> Parser<'a> {
 
     /// Whether the string at the cursor is a binary value (starts with an escaped U+0000).
     fn at_binary(&self) -> bool {
-        self.bytes()
-            .get(self.pos + 1..self.pos + 1 + BINARY_PREFIX.len())
-            == Some(BINARY_PREFIX)
+        let b = self.bytes();
+        b.get(self.pos + 1) == Some(&b'\\')
+            && b.get(self.pos + 1..self.pos + 1 + BINARY_PREFIX.len()) == Some(BINARY_PREFIX)
     }
 
     fn string_value(&mut self) -> Result<Value, DecodeError> {

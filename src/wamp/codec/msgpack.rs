@@ -59,8 +59,8 @@ enum Item {
     Bin(usize),
     Array(usize),
     Map(usize),
-    /// An extension type: its data length (the type byte is consumed).
-    Ext(usize),
+    /// An extension type (its header and data not consumed: it has no `Value`).
+    Ext,
 }
 
 /// A cursor over MessagePack bytes.
@@ -130,21 +130,7 @@ impl<'a> Reader<'a> {
             0xc4 => Item::Bin(usize::from(self.u8()?)),
             0xc5 => Item::Bin(self.u16()?),
             0xc6 => Item::Bin(self.u32()?),
-            0xc7 => {
-                let n = usize::from(self.u8()?);
-                self.u8()?;
-                Item::Ext(n)
-            }
-            0xc8 => {
-                let n = self.u16()?;
-                self.u8()?;
-                Item::Ext(n)
-            }
-            0xc9 => {
-                let n = self.u32()?;
-                self.u8()?;
-                Item::Ext(n)
-            }
+            0xc7..=0xc9 | 0xd4..=0xd8 => Item::Ext,
             0xca => Item::F32(f32::from_be_bytes(self.array()?)),
             0xcb => Item::F64(f64::from_be_bytes(self.array()?)),
             0xcc => Item::UInt(u64::from(self.u8()?)),
@@ -155,10 +141,6 @@ impl<'a> Reader<'a> {
             0xd1 => Item::Int(i64::from(i16::from_be_bytes(self.array()?))),
             0xd2 => Item::Int(i64::from(i32::from_be_bytes(self.array()?))),
             0xd3 => Item::Int(i64::from_be_bytes(self.array()?)),
-            0xd4..=0xd8 => {
-                self.u8()?;
-                Item::Ext(1 << (marker - 0xd4))
-            }
             0xd9 => Item::Str(usize::from(self.u8()?)),
             0xda => Item::Str(self.u16()?),
             0xdb => Item::Str(self.u32()?),
@@ -208,7 +190,7 @@ impl<'a> Reader<'a> {
             Item::Bin(n) => Value::Bytes(self.take(n)?.to_vec()),
             Item::Array(n) => Value::List(self.list(n, depth)?),
             Item::Map(n) => Value::Dict(self.dict(n, depth)?),
-            Item::Ext(_) => return Err(unsupported(at, "extension type")),
+            Item::Ext => return Err(unsupported(at, "extension type")),
         })
     }
 
@@ -243,26 +225,73 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips one value, checking it.
+    /// Skips one value, checking it as [`Reader::value`] would (bar the types a `Value` cannot hold).
     fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
-        match self.item()? {
-            Item::Nil
-            | Item::Bool(_)
-            | Item::UInt(_)
-            | Item::Int(_)
-            | Item::F32(_)
-            | Item::F64(_) => Ok(()),
-            Item::Str(n) => self.str(n).map(drop),
-            Item::Bin(n) | Item::Ext(n) => self.take(n).map(drop),
-            Item::Array(n) => {
-                let depth = self.enter(depth)?;
-                (0..n).try_for_each(|_| self.skip(depth))
+        self.skip_items(1, depth)
+    }
+
+    /// Skips `count` values. This is the hot path of `decode` (every payload goes through it): scalars and
+    /// strings are handled in the loop, only containers recurse.
+    fn skip_items(&mut self, count: usize, depth: usize) -> Result<(), DecodeError> {
+        let b = self.b;
+        let eof = |at: usize| syntax(at, "unexpected end of input");
+        // Reads an `n`-byte big-endian length at `pos`.
+        let len = |pos: &mut usize, at: usize, n: usize| -> Result<usize, DecodeError> {
+            let bytes = b.get(*pos..*pos + n).ok_or_else(|| eof(at))?;
+            *pos += n;
+            Ok(bytes
+                .iter()
+                .fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
+        };
+        let mut pos = self.pos;
+        for _ in 0..count {
+            let at = pos;
+            let marker = *b.get(pos).ok_or_else(|| eof(at))?;
+            pos += 1;
+            // (bytes to skip, whether they are UTF-8 text, items if a container)
+            let (skip, text, items) = match marker {
+                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (0, false, None),
+                0x80..=0x8f => (0, false, Some(usize::from(marker & 0x0f) * 2)),
+                0x90..=0x9f => (0, false, Some(usize::from(marker & 0x0f))),
+                0xa0..=0xbf => (usize::from(marker & 0x1f), true, None),
+                0xc1 => return Err(syntax(at, "reserved marker 0xc1")),
+                0xc4 => (len(&mut pos, at, 1)?, false, None),
+                0xc5 => (len(&mut pos, at, 2)?, false, None),
+                0xc6 => (len(&mut pos, at, 4)?, false, None),
+                0xc7 => (len(&mut pos, at, 1)?.saturating_add(1), false, None),
+                0xc8 => (len(&mut pos, at, 2)?.saturating_add(1), false, None),
+                0xc9 => (len(&mut pos, at, 4)?.saturating_add(1), false, None),
+                0xcc | 0xd0 => (1, false, None),
+                0xcd | 0xd1 => (2, false, None),
+                0xca | 0xce | 0xd2 => (4, false, None),
+                0xcb | 0xcf | 0xd3 => (8, false, None),
+                0xd4..=0xd8 => (1 + (1 << (marker - 0xd4)), false, None),
+                0xd9 => (len(&mut pos, at, 1)?, true, None),
+                0xda => (len(&mut pos, at, 2)?, true, None),
+                0xdb => (len(&mut pos, at, 4)?, true, None),
+                0xdc => (0, false, Some(len(&mut pos, at, 2)?)),
+                0xdd => (0, false, Some(len(&mut pos, at, 4)?)),
+                0xde => (0, false, Some(len(&mut pos, at, 2)?.saturating_mul(2))),
+                0xdf => (0, false, Some(len(&mut pos, at, 4)?.saturating_mul(2))),
+            };
+            let data = b
+                .get(pos..pos.saturating_add(skip))
+                .ok_or_else(|| eof(at))?;
+            if text && !data.is_ascii() && std::str::from_utf8(data).is_err() {
+                return Err(syntax(pos, "invalid UTF-8 in string"));
             }
-            Item::Map(n) => {
-                let depth = self.enter(depth)?;
-                (0..n * 2).try_for_each(|_| self.skip(depth))
+            pos += skip;
+            if let Some(items) = items {
+                self.pos = at;
+                let inner = self.enter(depth)?;
+                self.pos = pos;
+                self.plausible(items, 1)?;
+                self.skip_items(items, inner)?;
+                pos = self.pos;
             }
         }
+        self.pos = pos;
+        Ok(())
     }
 
     /// Skips a map whose keys are all strings (`ArgumentsKw|dict`).
