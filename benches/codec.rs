@@ -58,21 +58,17 @@ fn decode(c: &mut Criterion) {
             for (label, size) in SIZES {
                 let frame = publish_frame(format, size);
                 group.throughput(Throughput::Bytes(frame.len() as u64));
-                group.bench_with_input(
-                    BenchmarkId::new(format.name(), label),
-                    &frame,
-                    |b, frame| {
-                        b.iter(|| {
-                            let message = codec::decode(format, black_box(frame.clone())).unwrap();
-                            if full {
-                                if let Message::Publish { payload, .. } = &message {
-                                    black_box(payload.to_values().unwrap());
-                                }
+                group.bench_with_input(BenchmarkId::new(format.name(), label), &frame, |b, frame| {
+                    b.iter(|| {
+                        let message = codec::decode(format, black_box(frame.clone())).unwrap();
+                        if full {
+                            if let Message::Publish { payload, .. } = &message {
+                                black_box(payload.to_values().unwrap());
                             }
-                            message
-                        })
-                    },
-                );
+                        }
+                        message
+                    })
+                });
             }
         }
         group.finish();
@@ -95,9 +91,7 @@ fn encode(c: &mut Criterion) {
                 payload,
             };
             let mut out = BytesMut::with_capacity(8192);
-            group.throughput(Throughput::Bytes(
-                codec::encode_to_bytes(&event, format).len() as u64,
-            ));
+            group.throughput(Throughput::Bytes(codec::encode_to_bytes(&event, format).len() as u64));
             group.bench_function(BenchmarkId::new(format.name(), label), |b| {
                 b.iter(|| {
                     out.clear();
@@ -112,10 +106,7 @@ fn encode(c: &mut Criterion) {
 
 fn transcode(c: &mut Criterion) {
     let mut group = c.benchmark_group("transcode_payload");
-    for (from, to) in [
-        (Serializer::Json, Serializer::MsgPack),
-        (Serializer::MsgPack, Serializer::Cbor),
-    ] {
+    for (from, to) in [(Serializer::Json, Serializer::MsgPack), (Serializer::MsgPack, Serializer::Cbor)] {
         for (label, size) in SIZES {
             let (args, kwargs) = payload_values(size);
             let payload = Payload::from_values(from, Some(&args), Some(&kwargs));

@@ -22,10 +22,7 @@ listen = "127.0.0.1:8080"
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config: {0}")]
     Parse(#[from] toml::de::Error),
     #[error("invalid config: {0}")]
@@ -127,60 +124,45 @@ impl Config {
 
     /// Reads, parses and checks a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Config::from_toml_str(&text)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.realms.is_empty() {
-            return Err(ConfigError::Invalid(
-                "at least one realm is required".into(),
-            ));
+            return Err(ConfigError::Invalid("at least one realm is required".into()));
         }
         for (i, realm) in self.realms.iter().enumerate() {
             if !crate::wamp::uri::is_valid(&realm.name, UriCheck::Loose) {
-                return Err(ConfigError::Invalid(format!(
-                    "realm name {:?} is not a valid URI",
-                    realm.name
-                )));
+                return Err(ConfigError::Invalid(format!("realm name {:?} is not a valid URI", realm.name)));
             }
             if self.realms[..i].iter().any(|r| r.name == realm.name) {
-                return Err(ConfigError::Invalid(format!(
-                    "realm {:?} is defined twice",
-                    realm.name
-                )));
+                return Err(ConfigError::Invalid(format!("realm {:?} is defined twice", realm.name)));
             }
         }
         if self.endpoints.is_empty() {
-            return Err(ConfigError::Invalid(
-                "at least one endpoint is required".into(),
-            ));
+            return Err(ConfigError::Invalid("at least one endpoint is required".into()));
         }
         for endpoint in &self.endpoints {
             match (&endpoint.listen, &endpoint.unix) {
                 (Some(_), None) => {}
                 (None, Some(_)) if endpoint.kind == EndpointKind::RawSocket => {}
                 (None, Some(_)) => {
+                    return Err(ConfigError::Invalid("a unix endpoint must be of kind \"rawsocket\"".into()))
+                }
+                _ => {
                     return Err(ConfigError::Invalid(
-                        "a unix endpoint must be of kind \"rawsocket\"".into(),
+                        "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)".into(),
                     ))
                 }
-                _ => return Err(ConfigError::Invalid(
-                    "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)"
-                        .into(),
-                )),
             }
         }
         if self.cores == Some(0) {
             return Err(ConfigError::Invalid("cores must be at least 1".into()));
         }
         if self.limits.max_message_size < 512 {
-            return Err(ConfigError::Invalid(
-                "limits.max_message_size must be at least 512".into(),
-            ));
+            return Err(ConfigError::Invalid("limits.max_message_size must be at least 512".into()));
         }
         Ok(())
     }
@@ -196,10 +178,7 @@ mod tests {
         assert_eq!(c.realms[0].name, "realm1");
         assert!(c.realms[0].anonymous);
         assert_eq!(c.endpoints[0].kind, EndpointKind::Universal);
-        assert_eq!(
-            c.endpoints[0].listen,
-            Some("127.0.0.1:8080".parse().unwrap())
-        );
+        assert_eq!(c.endpoints[0].listen, Some("127.0.0.1:8080".parse().unwrap()));
     }
 
     #[test]

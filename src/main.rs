@@ -30,9 +30,7 @@ struct Args {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -58,9 +56,8 @@ fn main() -> ExitCode {
     let terminate = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once; the first one asks for a graceful stop.
-        let registered =
-            signal_hook::flag::register_conditional_shutdown(signal, 1, terminate.clone())
-                .and_then(|_| signal_hook::flag::register(signal, terminate.clone()));
+        let registered = signal_hook::flag::register_conditional_shutdown(signal, 1, terminate.clone())
+            .and_then(|_| signal_hook::flag::register(signal, terminate.clone()));
         if let Err(e) = registered {
             error!("cannot install signal handlers: {e}");
             return ExitCode::FAILURE;

@@ -25,9 +25,7 @@ const READY_LIMIT: Duration = Duration::from_secs(15);
 const REALM: &str = "realm1";
 
 fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
 }
 
 /// Runs tests/interop/setup.sh once for all tests in this binary; panics (in every test) if it failed.
@@ -40,19 +38,13 @@ fn setup() {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run bash tests/interop/setup.sh: {e}"))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         if output.status.success() {
             eprintln!("{text}interop setup took {:.1?}", started.elapsed());
             Ok(())
         } else {
-            Err(format!(
-                "tests/interop/setup.sh failed ({}):\n{text}",
-                output.status
-            ))
+            Err(format!("tests/interop/setup.sh failed ({}):\n{text}", output.status))
         }
     });
     if let Err(e) = result {
@@ -96,18 +88,14 @@ fn rs_url(addr: SocketAddr) -> String {
 fn py(args: &[&str]) -> Command {
     let dir = interop_dir();
     let mut cmd = Command::new(dir.join(".venv").join("bin").join("python"));
-    cmd.arg(dir.join("py_client.py"))
-        .args(args)
-        .current_dir(&dir);
+    cmd.arg(dir.join("py_client.py")).args(args).current_dir(&dir);
     cmd
 }
 
 /// `node js_client.js <args>`, run in tests/interop so node finds node_modules.
 fn js(args: &[&str]) -> Command {
     let mut cmd = Command::new("node");
-    cmd.arg("js_client.js")
-        .args(args)
-        .current_dir(interop_dir());
+    cmd.arg("js_client.js").args(args).current_dir(interop_dir());
     cmd
 }
 
@@ -155,13 +143,7 @@ fn spawn(mut cmd: Command) -> Running {
         let _ = BufReader::new(err).read_to_string(&mut all);
         all
     });
-    Running {
-        label,
-        child,
-        stdout,
-        stderr,
-        ready,
-    }
+    Running { label, child, stdout, stderr, ready }
 }
 
 impl Running {
@@ -221,19 +203,11 @@ fn assert_passed(scripts: &[Finished]) {
 }
 
 /// Runs one self-contained scenario script against a fresh router.
-fn run_suite(
-    make: fn(&[&str]) -> Command,
-    url: fn(SocketAddr) -> String,
-    serializer: &str,
-    prefix: &str,
-) {
+fn run_suite(make: fn(&[&str]) -> Command, url: fn(SocketAddr) -> String, serializer: &str, prefix: &str) {
     setup();
     let (_router, addr) = start_router();
     let url = url(addr);
-    let script = spawn(make(&[
-        "suite", &url, serializer, REALM, "--prefix", prefix,
-    ]))
-    .finish();
+    let script = spawn(make(&["suite", &url, serializer, REALM, "--prefix", prefix])).finish();
     assert_passed(&[script]);
 }
 
@@ -245,10 +219,7 @@ fn run_pair(server: Command, client: Command) {
         Ok(()) => {}
         Err(_) => {
             let server = server.kill();
-            panic!(
-                "server script never printed READY within {READY_LIMIT:?}:\n{}",
-                server.report()
-            );
+            panic!("server script never printed READY within {READY_LIMIT:?}:\n{}", server.report());
         }
     }
     let client = spawn(client).finish();
@@ -317,9 +288,7 @@ fn cross_python_callee_js_caller() {
     let (ws, proc_) = (ws_url(addr), "com.interop.cross1.echo");
     run_pair(
         py(&["callee", &ws, "cbor", REALM, "--uri", proc_]),
-        js(&[
-            "call", &ws, "json", REALM, "--uri", proc_, "--peer", "python",
-        ]),
+        js(&["call", &ws, "json", REALM, "--uri", proc_, "--peer", "python"]),
     );
 }
 
@@ -330,9 +299,7 @@ fn cross_js_callee_python_caller() {
     let (ws, rs, proc_) = (ws_url(addr), rs_url(addr), "com.interop.cross2.echo");
     run_pair(
         js(&["callee", &ws, "json", REALM, "--uri", proc_]),
-        py(&[
-            "call", &rs, "msgpack", REALM, "--uri", proc_, "--peer", "js",
-        ]),
+        py(&["call", &rs, "msgpack", REALM, "--uri", proc_, "--peer", "js"]),
     );
 }
 
@@ -342,28 +309,8 @@ fn cross_python_publisher_js_subscriber() {
     let (_router, addr) = start_router();
     let (ws, rs, topic) = (ws_url(addr), rs_url(addr), "com.interop.cross3.topic");
     run_pair(
-        js(&[
-            "subscriber",
-            &ws,
-            "json",
-            REALM,
-            "--uri",
-            topic,
-            "--count",
-            "3",
-            "--peer",
-            "python",
-        ]),
-        py(&[
-            "publisher",
-            &rs,
-            "msgpack",
-            REALM,
-            "--uri",
-            topic,
-            "--count",
-            "3",
-        ]),
+        js(&["subscriber", &ws, "json", REALM, "--uri", topic, "--count", "3", "--peer", "python"]),
+        py(&["publisher", &rs, "msgpack", REALM, "--uri", topic, "--count", "3"]),
     );
 }
 
@@ -373,27 +320,7 @@ fn cross_js_publisher_python_subscriber() {
     let (_router, addr) = start_router();
     let (ws, topic) = (ws_url(addr), "com.interop.cross4.topic");
     run_pair(
-        py(&[
-            "subscriber",
-            &ws,
-            "cbor",
-            REALM,
-            "--uri",
-            topic,
-            "--count",
-            "3",
-            "--peer",
-            "js",
-        ]),
-        js(&[
-            "publisher",
-            &ws,
-            "json",
-            REALM,
-            "--uri",
-            topic,
-            "--count",
-            "3",
-        ]),
+        py(&["subscriber", &ws, "cbor", REALM, "--uri", topic, "--count", "3", "--peer", "js"]),
+        js(&["publisher", &ws, "json", REALM, "--uri", topic, "--count", "3"]),
     );
 }

@@ -19,21 +19,10 @@ fn event_reaches_subscribers_on_every_shard_and_every_serializer() {
         Client::join_ws(router.addr, Serializer::Json),
         join_on_other_shard(&router, &publisher, Serializer::MsgPack),
     ];
-    let ids: Vec<_> = subscribers
-        .iter_mut()
-        .map(|s| s.subscribe("com.example.topic"))
-        .collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] == w[1]),
-        "one subscription id for one topic: {ids:?}"
-    );
+    let ids: Vec<_> = subscribers.iter_mut().map(|s| s.subscribe("com.example.topic")).collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one subscription id for one topic: {ids:?}");
 
-    let args = [
-        Value::from("héllo"),
-        Value::Int(-7),
-        Value::Bytes(vec![0, 1, 2, 255]),
-        Value::Float(1.5),
-    ];
+    let args = [Value::from("héllo"), Value::Int(-7), Value::Bytes(vec![0, 1, 2, 255]), Value::Float(1.5)];
     publisher.publish_acked("com.example.topic", &args, Dict::new());
     for s in &mut subscribers {
         let (subscription, got) = s.expect_event();
@@ -48,21 +37,11 @@ fn publisher_is_excluded_by_default_and_included_on_request() {
     let mut client = Client::join(router.addr, Serializer::MsgPack);
     client.subscribe("com.example.self");
     client.publish_acked("com.example.self", &[Value::Int(1)], Dict::new());
-    assert!(
-        client
-            .try_recv(std::time::Duration::from_millis(200))
-            .is_none(),
-        "no event to the publisher"
-    );
+    assert!(client.try_recv(std::time::Duration::from_millis(200)).is_none(), "no event to the publisher");
     let request = client.next_request();
     let payload = client.payload(&[Value::Int(2)], None);
     let options = dict! { "exclude_me" => false };
-    client.send(&Message::Publish {
-        request,
-        options,
-        topic: "com.example.self".into(),
-        payload,
-    });
+    client.send(&Message::Publish { request, options, topic: "com.example.self".into(), payload });
     assert_eq!(client.expect_event().1, vec![Value::Int(2)]);
 }
 
@@ -74,15 +53,11 @@ fn black_and_white_listing_and_publisher_disclosure() {
     let mut b = join_on_other_shard(&router, &a, Serializer::Json);
     a.subscribe("t.bw");
     b.subscribe("t.bw");
-    let exclude =
-        dict! { "exclude" => Value::List(vec![Value::from(a.session)]), "disclose_me" => true };
+    let exclude = dict! { "exclude" => Value::List(vec![Value::from(a.session)]), "disclose_me" => true };
     publisher.publish_acked("t.bw", &[Value::Int(1)], exclude);
     match b.recv() {
         Message::Event { details, .. } => {
-            assert_eq!(
-                details.get("publisher").and_then(Value::as_u64),
-                Some(publisher.session)
-            )
+            assert_eq!(details.get("publisher").and_then(Value::as_u64), Some(publisher.session))
         }
         other => panic!("expected EVENT, got {other:?}"),
     }
@@ -97,43 +72,21 @@ fn unsubscribe_and_errors() {
     let router = start(2);
     let mut c = Client::join(router.addr, Serializer::Cbor);
     let sub = c.subscribe("com.example.u");
-    assert_eq!(
-        c.subscribe("com.example.u"),
-        sub,
-        "subscribing twice returns the same subscription"
-    );
+    assert_eq!(c.subscribe("com.example.u"), sub, "subscribing twice returns the same subscription");
     let request = c.next_request();
-    c.send(&Message::Unsubscribe {
-        request,
-        subscription: sub,
-    });
+    c.send(&Message::Unsubscribe { request, subscription: sub });
     assert!(matches!(c.recv(), Message::Unsubscribed { request: r, .. } if r == request));
     let request = c.next_request();
-    c.send(&Message::Unsubscribe {
-        request,
-        subscription: sub,
-    });
-    assert_eq!(
-        c.expect_error(code::UNSUBSCRIBE, request),
-        uris::NO_SUCH_SUBSCRIPTION
-    );
+    c.send(&Message::Unsubscribe { request, subscription: sub });
+    assert_eq!(c.expect_error(code::UNSUBSCRIBE, request), uris::NO_SUCH_SUBSCRIPTION);
 
     let request = c.next_request();
-    c.send(&Message::Subscribe {
-        request,
-        options: Dict::new(),
-        topic: "bad topic".into(),
-    });
+    c.send(&Message::Subscribe { request, options: Dict::new(), topic: "bad topic".into() });
     assert_eq!(c.expect_error(code::SUBSCRIBE, request), uris::INVALID_URI);
 
     let request = c.next_request();
     let options = dict! { "acknowledge" => true };
-    c.send(&Message::Publish {
-        request,
-        options,
-        topic: "com..x".into(),
-        payload: Default::default(),
-    });
+    c.send(&Message::Publish { request, options, topic: "com..x".into(), payload: Default::default() });
     assert_eq!(c.expect_error(code::PUBLISH, request), uris::INVALID_URI);
 }
 
@@ -144,11 +97,7 @@ fn strict_uri_realms_reject_loose_uris() {
     );
     let mut c = Client::join(router.addr, Serializer::Json);
     let request = c.next_request();
-    c.send(&Message::Subscribe {
-        request,
-        options: Dict::new(),
-        topic: "com.Example.Topic".into(),
-    });
+    c.send(&Message::Subscribe { request, options: Dict::new(), topic: "com.Example.Topic".into() });
     assert_eq!(c.expect_error(code::SUBSCRIBE, request), uris::INVALID_URI);
     c.subscribe("com.example.topic");
 }
@@ -165,11 +114,7 @@ fn events_from_one_publisher_arrive_in_order_across_shards() {
     let reader = |mut c: Client| {
         std::thread::spawn(move || {
             for i in 0..N {
-                assert_eq!(
-                    c.expect_event().1,
-                    vec![Value::Int(i)],
-                    "event {i} in order"
-                );
+                assert_eq!(c.expect_event().1, vec![Value::Int(i)], "event {i} in order");
             }
         })
     };
@@ -177,11 +122,7 @@ fn events_from_one_publisher_arrive_in_order_across_shards() {
     for i in 0..N {
         publisher.publish("t.order", &[Value::Int(i)]);
     }
-    publisher.publish_acked(
-        "t.order",
-        &[Value::Int(N)],
-        dict! { "eligible" => Value::List(vec![]) },
-    );
+    publisher.publish_acked("t.order", &[Value::Int(N)], dict! { "eligible" => Value::List(vec![]) });
     a.join().unwrap();
     b.join().unwrap();
 }

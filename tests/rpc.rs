@@ -13,15 +13,9 @@ use switchyard::wamp::{uris, Dict, Message, Payload, Value};
 /// Answers one INVOCATION with a YIELD that echoes its arguments.
 fn echo_once(callee: &mut Client) {
     match callee.recv() {
-        Message::Invocation {
-            request, payload, ..
-        } => {
+        Message::Invocation { request, payload, .. } => {
             let payload = payload.transcode(callee.serializer).unwrap();
-            callee.send(&Message::Yield {
-                request,
-                options: Dict::new(),
-                payload,
-            });
+            callee.send(&Message::Yield { request, options: Dict::new(), payload });
         }
         other => panic!("expected INVOCATION, got {other:?}"),
     }
@@ -44,11 +38,7 @@ fn call_reaches_callee_on_other_shard_and_result_comes_back() {
         let request = caller.call(&procedure, &args, Some(&kwargs));
         echo_once(&mut callee);
         match caller.recv() {
-            Message::Result {
-                request: r,
-                payload,
-                ..
-            } => {
+            Message::Result { request: r, payload, .. } => {
                 assert_eq!(r, request);
                 let (got_args, got_kwargs) = payload.to_values().unwrap();
                 assert_eq!(got_args.unwrap(), args);
@@ -66,14 +56,9 @@ fn callee_error_reaches_caller_with_uri_and_payload() {
     let mut caller = join_on_other_shard(&router, &callee, Serializer::Json);
     callee.register("com.example.fails");
     let request = caller.call("com.example.fails", &[], None);
-    let Message::Invocation { request: inv, .. } = callee.recv() else {
-        panic!("expected INVOCATION")
-    };
-    let payload = Payload::from_values(
-        Serializer::MsgPack,
-        Some(&[Value::Int(1)]),
-        Some(&dict! { "why" => "x" }),
-    );
+    let Message::Invocation { request: inv, .. } = callee.recv() else { panic!("expected INVOCATION") };
+    let payload =
+        Payload::from_values(Serializer::MsgPack, Some(&[Value::Int(1)]), Some(&dict! { "why" => "x" }));
     callee.send(&Message::Error {
         request_type: INVOCATION,
         request: inv,
@@ -82,13 +67,7 @@ fn callee_error_reaches_caller_with_uri_and_payload() {
         payload,
     });
     match caller.recv() {
-        Message::Error {
-            request_type: code::CALL,
-            request: r,
-            error,
-            payload,
-            ..
-        } => {
+        Message::Error { request_type: code::CALL, request: r, error, payload, .. } => {
             assert_eq!(r, request);
             assert_eq!(error, "com.example.error.custom");
             let (args, kwargs) = payload.to_values().unwrap();
@@ -107,15 +86,8 @@ fn registration_errors() {
     let registration = a.register("com.example.once");
 
     let request = b.next_request();
-    b.send(&Message::Register {
-        request,
-        options: Dict::new(),
-        procedure: "com.example.once".into(),
-    });
-    assert_eq!(
-        b.expect_error(code::REGISTER, request),
-        uris::PROCEDURE_ALREADY_EXISTS
-    );
+    b.send(&Message::Register { request, options: Dict::new(), procedure: "com.example.once".into() });
+    assert_eq!(b.expect_error(code::REGISTER, request), uris::PROCEDURE_ALREADY_EXISTS);
 
     let request = b.call("com.example.nothing", &[], None);
     assert_eq!(b.expect_error(code::CALL, request), uris::NO_SUCH_PROCEDURE);
@@ -124,27 +96,14 @@ fn registration_errors() {
     assert_eq!(b.expect_error(code::CALL, request), uris::INVALID_URI);
 
     let request = b.next_request();
-    b.send(&Message::Unregister {
-        request,
-        registration,
-    });
-    assert_eq!(
-        b.expect_error(code::UNREGISTER, request),
-        uris::NO_SUCH_REGISTRATION
-    );
+    b.send(&Message::Unregister { request, registration });
+    assert_eq!(b.expect_error(code::UNREGISTER, request), uris::NO_SUCH_REGISTRATION);
 
     let request = a.next_request();
-    a.send(&Message::Unregister {
-        request,
-        registration,
-    });
+    a.send(&Message::Unregister { request, registration });
     assert!(matches!(a.recv(), Message::Unregistered { request: r, .. } if r == request));
     let request = b.call("com.example.once", &[], None);
-    assert_eq!(
-        b.expect_error(code::CALL, request),
-        uris::NO_SUCH_PROCEDURE,
-        "gone on every shard"
-    );
+    assert_eq!(b.expect_error(code::CALL, request), uris::NO_SUCH_PROCEDURE, "gone on every shard");
     b.register("com.example.once");
 }
 
@@ -159,10 +118,7 @@ fn callee_leaving_during_invocation_cancels_the_call() {
     drop(callee);
     assert_eq!(caller.expect_error(code::CALL, request), uris::CANCELED);
     let request = caller.call("com.example.slow", &[], None);
-    assert_eq!(
-        caller.expect_error(code::CALL, request),
-        uris::NO_SUCH_PROCEDURE
-    );
+    assert_eq!(caller.expect_error(code::CALL, request), uris::NO_SUCH_PROCEDURE);
 }
 
 #[test]
@@ -172,16 +128,10 @@ fn caller_leaving_during_invocation_leaves_callee_working() {
     let mut caller = join_on_other_shard(&router, &callee, Serializer::Json);
     callee.register("com.example.work");
     caller.call("com.example.work", &[], None);
-    let Message::Invocation { request: inv, .. } = callee.recv() else {
-        panic!("expected INVOCATION")
-    };
+    let Message::Invocation { request: inv, .. } = callee.recv() else { panic!("expected INVOCATION") };
     drop(caller);
     std::thread::sleep(Duration::from_millis(100));
-    callee.send(&Message::Yield {
-        request: inv,
-        options: Dict::new(),
-        payload: Payload::empty(),
-    });
+    callee.send(&Message::Yield { request: inv, options: Dict::new(), payload: Payload::empty() });
     let mut other = Client::join(router.addr, Serializer::MsgPack);
     let request = other.call("com.example.work", &[Value::Int(5)], None);
     echo_once(&mut callee);
@@ -198,19 +148,9 @@ fn calls_and_results_keep_their_order() {
     let server = std::thread::spawn(move || {
         for i in 0..N {
             match callee.recv() {
-                Message::Invocation {
-                    request, payload, ..
-                } => {
-                    assert_eq!(
-                        args_of(&payload),
-                        vec![Value::Int(i)],
-                        "invocation {i} in order"
-                    );
-                    callee.send(&Message::Yield {
-                        request,
-                        options: Dict::new(),
-                        payload,
-                    });
+                Message::Invocation { request, payload, .. } => {
+                    assert_eq!(args_of(&payload), vec![Value::Int(i)], "invocation {i} in order");
+                    callee.send(&Message::Yield { request, options: Dict::new(), payload });
                 }
                 other => panic!("expected INVOCATION, got {other:?}"),
             }
@@ -222,11 +162,7 @@ fn calls_and_results_keep_their_order() {
     }
     for (i, request) in requests.into_iter().enumerate() {
         match caller.recv() {
-            Message::Result {
-                request: r,
-                payload,
-                ..
-            } => {
+            Message::Result { request: r, payload, .. } => {
                 assert_eq!(r, request);
                 assert_eq!(args_of(&payload), vec![Value::Int(i as i64)]);
             }
@@ -251,10 +187,7 @@ fn caller_disclosure_reaches_the_callee() {
     });
     match callee.recv() {
         Message::Invocation { details, .. } => {
-            assert_eq!(
-                details.get("caller").and_then(Value::as_u64),
-                Some(caller.session)
-            )
+            assert_eq!(details.get("caller").and_then(Value::as_u64), Some(caller.session))
         }
         other => panic!("expected INVOCATION, got {other:?}"),
     }

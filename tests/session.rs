@@ -15,25 +15,15 @@ use switchyard::wamp::{uris, Dict, Message, Value};
 fn welcome_announces_roles_and_anonymous_identity_on_every_transport() {
     let router = start(2);
     for serializer in Serializer::ALL {
-        for mut client in [
-            Client::rawsocket(router.addr, serializer),
-            Client::websocket(router.addr, serializer),
-        ] {
+        for mut client in
+            [Client::rawsocket(router.addr, serializer), Client::websocket(router.addr, serializer)]
+        {
             let details = client.hello("realm1");
             assert!(client.session > 0 && client.session <= 1 << 53);
-            let roles = details
-                .get("roles")
-                .and_then(Value::as_dict)
-                .expect("roles");
+            let roles = details.get("roles").and_then(Value::as_dict).expect("roles");
             assert!(roles.contains_key("broker") && roles.contains_key("dealer"));
-            assert_eq!(
-                details.get("authrole").and_then(Value::as_str),
-                Some("anonymous")
-            );
-            assert_eq!(
-                details.get("authmethod").and_then(Value::as_str),
-                Some("anonymous")
-            );
+            assert_eq!(details.get("authrole").and_then(Value::as_str), Some("anonymous"));
+            assert_eq!(details.get("authmethod").and_then(Value::as_str), Some("anonymous"));
             assert!(details.get("authid").and_then(Value::as_str).is_some());
         }
     }
@@ -53,10 +43,7 @@ fn goodbye_is_answered_and_a_new_session_can_follow() {
     let router = start(2);
     let mut client = Client::join(router.addr, Serializer::MsgPack);
     let first = client.session;
-    client.send(&Message::Goodbye {
-        details: Dict::new(),
-        reason: uris::CLOSE_REALM.into(),
-    });
+    client.send(&Message::Goodbye { details: Dict::new(), reason: uris::CLOSE_REALM.into() });
     match client.recv() {
         Message::Goodbye { reason, .. } => assert_eq!(reason, uris::GOODBYE_AND_OUT),
         other => panic!("expected GOODBYE, got {other:?}"),
@@ -74,10 +61,7 @@ fn router_shutdown_says_goodbye() {
         Message::Goodbye { reason, .. } => assert_eq!(reason, uris::CLOSE_SYSTEM_SHUTDOWN),
         other => panic!("expected GOODBYE, got {other:?}"),
     }
-    client.send(&Message::Goodbye {
-        details: Dict::new(),
-        reason: uris::GOODBYE_AND_OUT.into(),
-    });
+    client.send(&Message::Goodbye { details: Dict::new(), reason: uris::GOODBYE_AND_OUT.into() });
     stopper.join().unwrap();
 }
 
@@ -95,16 +79,10 @@ fn protocol_violations_abort_only_the_offending_session() {
         ("unknown type", b"[999, 1, {}]"),
         ("wrong arity", b"[32, 1]"),
         ("wrong element type", b"[32, \"x\", {}, \"com.example.t\"]"),
-        (
-            "second hello",
-            b"[1, \"realm1\", {\"roles\": {\"caller\": {}}}]",
-        ),
+        ("second hello", b"[1, \"realm1\", {\"roles\": {\"caller\": {}}}]"),
         ("router-only message", b"[36, 1, 2, {}]"),
         ("truncated", b"[16, 1, {}, \"com.exa"),
-        (
-            "bad option type",
-            b"[16, 1, {\"acknowledge\": \"yes\"}, \"com.example.t\"]",
-        ),
+        ("bad option type", b"[16, 1, {\"acknowledge\": \"yes\"}, \"com.example.t\"]"),
     ];
     for (what, bytes) in established {
         let mut offender = Client::join(router.addr, Serializer::Json);
@@ -114,18 +92,10 @@ fn protocol_violations_abort_only_the_offending_session() {
     }
     let mut early = Client::rawsocket(router.addr, Serializer::Json);
     early.send_frame(b"[32, 1, {}, \"com.example.t\"]");
-    assert_eq!(
-        early.expect_abort(),
-        uris::PROTOCOL_VIOLATION,
-        "message before HELLO"
-    );
+    assert_eq!(early.expect_abort(), uris::PROTOCOL_VIOLATION, "message before HELLO");
     let mut msgpack = Client::join(router.addr, Serializer::MsgPack);
     msgpack.send_frame(&[0xc1, 0x00]);
-    assert_eq!(
-        msgpack.expect_abort(),
-        uris::PROTOCOL_VIOLATION,
-        "undecodable msgpack"
-    );
+    assert_eq!(msgpack.expect_abort(), uris::PROTOCOL_VIOLATION, "undecodable msgpack");
 
     publisher.publish("com.example.alive", &[Value::from("still here")]);
     assert_eq!(bystander.expect_event().1, vec![Value::from("still here")]);
@@ -135,16 +105,12 @@ fn protocol_violations_abort_only_the_offending_session() {
 #[test]
 fn testsuite_violation_samples_are_aborted() {
     let router = start(2);
-    let root = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/wamp-testsuite/singlemessage"
-    );
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/wamp-testsuite/singlemessage");
     let mut checked = 0;
     for dir in ["basic", "advanced"] {
         for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("test suite present") {
             let path = entry.unwrap().path();
-            let vector: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let vector: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
             for sample in vector["samples"].as_array().into_iter().flatten() {
                 if sample.get("expected_error").is_none() {
                     continue;
@@ -165,9 +131,7 @@ fn testsuite_violation_samples_are_aborted() {
 fn websocket_without_wamp_subprotocol_is_refused() {
     let router = start(1);
     let mut stream = TcpStream::connect(router.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     stream
         .write_all(
             b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -185,9 +149,7 @@ fn websocket_without_wamp_subprotocol_is_refused() {
 fn rawsocket_with_unsupported_serializer_gets_error_reply() {
     let router = start(1);
     let mut stream = TcpStream::connect(router.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     stream.write_all(&[0x7F, 0xF7, 0, 0]).unwrap();
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply).unwrap();
@@ -203,9 +165,7 @@ fn oversized_messages_fail_the_transport() {
     let mut ws = Client::join_ws(router.addr, Serializer::Json);
     let big = format!("[16, 1, {{}}, \"t\", [\"{}\"]]", "x".repeat(4096));
     ws.send_frame(big.as_bytes());
-    let Wire::Ws(socket) = &mut ws.wire else {
-        unreachable!()
-    };
+    let Wire::Ws(socket) = &mut ws.wire else { unreachable!() };
     loop {
         match socket.read() {
             Ok(tungstenite::Message::Close(Some(frame))) => {
@@ -249,9 +209,7 @@ fn binary_runs_with_a_config_file_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut stream = stream.expect("router listens on the unix socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     stream.write_all(&[0x7F, 0xF1, 0, 0]).unwrap();
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply).unwrap();
@@ -264,11 +222,7 @@ fn binary_runs_with_a_config_file_and_stops_on_sigterm() {
     stream.read_exact(&mut header).unwrap();
     let mut body = vec![0u8; header[3] as usize | (header[2] as usize) << 8];
     stream.read_exact(&mut body).unwrap();
-    assert!(
-        body.starts_with(b"[2,"),
-        "WELCOME: {}",
-        String::from_utf8_lossy(&body)
-    );
+    assert!(body.starts_with(b"[2,"), "WELCOME: {}", String::from_utf8_lossy(&body));
 
     unsafe_free_kill(child.id());
     let status = child.wait().unwrap();
@@ -278,9 +232,6 @@ fn binary_runs_with_a_config_file_and_stops_on_sigterm() {
 
 /// Sends SIGTERM through the `kill` command (no unsafe in tests).
 fn unsafe_free_kill(pid: u32) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    let ok = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }

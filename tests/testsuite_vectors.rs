@@ -21,11 +21,8 @@ use switchyard::wamp::{Dict, Message, Payload, Value};
 const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/wamp-testsuite");
 
 /// The serializers this router speaks, by their names in the vectors (ubjson and flatbuffers are not).
-const FORMATS: [(&str, Serializer); 3] = [
-    ("json", Serializer::Json),
-    ("msgpack", Serializer::MsgPack),
-    ("cbor", Serializer::Cbor),
-];
+const FORMATS: [(&str, Serializer); 3] =
+    [("json", Serializer::Json), ("msgpack", Serializer::MsgPack), ("cbor", Serializer::Cbor)];
 
 /// Message types in the suite that the message model deliberately does not cover.
 const NOT_MODELLED: [u64; 1] = [337]; // EVENT_RECEIVED: provisional, not in the 2025 draft.
@@ -34,12 +31,9 @@ fn vector_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for profile in ["basic", "advanced"] {
         let dir = Path::new(SUITE).join("singlemessage").join(profile);
-        let entries =
-            fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         files.extend(
-            entries
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|x| x == "json")),
+            entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")),
         );
     }
     files.sort();
@@ -100,11 +94,7 @@ fn view(message: &Message) -> Map<String, Json> {
             put(&["details"], dict_json(details));
             put(&["roles"], details.get("roles").map_or(Json::Null, to_json));
         }
-        Message::Abort {
-            details,
-            reason,
-            payload: p,
-        } => {
+        Message::Abort { details, reason, payload: p } => {
             put(&["details"], dict_json(details));
             put(&["reason"], json!(reason));
             payload = Some(p);
@@ -121,54 +111,29 @@ fn view(message: &Message) -> Map<String, Json> {
             put(&["details"], dict_json(details));
             put(&["reason"], json!(reason));
         }
-        Message::Error {
-            request_type,
-            request,
-            details,
-            error,
-            payload: p,
-        } => {
+        Message::Error { request_type, request, details, error, payload: p } => {
             put(&["request_type"], json!(request_type));
             put(&["request", "request_id"], json!(request));
             put(&["details"], dict_json(details));
             put(&["error"], json!(error));
             payload = Some(p);
         }
-        Message::Publish {
-            request,
-            options,
-            topic,
-            payload: p,
-        } => {
+        Message::Publish { request, options, topic, payload: p } => {
             put(&["request", "request_id"], json!(request));
             put(&["options"], dict_json(options));
             put(&["topic"], json!(topic));
             payload = Some(p);
         }
-        Message::Published {
-            request,
-            publication,
-        } => {
+        Message::Published { request, publication } => {
             put(&["request", "request_id"], json!(request));
             put(&["publication", "publication_id"], json!(publication));
         }
-        Message::Subscribe {
-            request,
-            options,
-            topic,
-        } => {
+        Message::Subscribe { request, options, topic } => {
             put(&["request", "request_id"], json!(request));
             put(&["options"], dict_json(options));
             put(&["topic"], json!(topic));
         }
-        Message::Subscribed {
-            request,
-            subscription,
-        }
-        | Message::Unsubscribe {
-            request,
-            subscription,
-        } => {
+        Message::Subscribed { request, subscription } | Message::Unsubscribe { request, subscription } => {
             put(&["request", "request_id"], json!(request));
             put(&["subscription", "subscription_id"], json!(subscription));
         }
@@ -176,23 +141,13 @@ fn view(message: &Message) -> Map<String, Json> {
             put(&["request", "request_id"], json!(request));
             put(&["details"], details.as_ref().map_or(Json::Null, dict_json));
         }
-        Message::Event {
-            subscription,
-            publication,
-            details,
-            payload: p,
-        } => {
+        Message::Event { subscription, publication, details, payload: p } => {
             put(&["subscription", "subscription_id"], json!(subscription));
             put(&["publication", "publication_id"], json!(publication));
             put(&["details"], dict_json(details));
             payload = Some(p);
         }
-        Message::Call {
-            request,
-            options,
-            procedure,
-            payload: p,
-        } => {
+        Message::Call { request, options, procedure, payload: p } => {
             put(&["request", "request_id"], json!(request));
             put(&["options"], dict_json(options));
             put(&["procedure"], json!(procedure));
@@ -200,52 +155,28 @@ fn view(message: &Message) -> Map<String, Json> {
         }
         Message::Cancel { request, options }
         | Message::Interrupt { request, options }
-        | Message::Yield {
-            request,
-            options,
-            payload: _,
-        } => {
+        | Message::Yield { request, options, payload: _ } => {
             put(&["request", "request_id"], json!(request));
             put(&["options"], dict_json(options));
             if let Message::Yield { payload: p, .. } = message {
                 payload = Some(p);
             }
         }
-        Message::Result {
-            request,
-            details,
-            payload: p,
-        } => {
+        Message::Result { request, details, payload: p } => {
             put(&["request", "request_id"], json!(request));
             put(&["details"], dict_json(details));
             payload = Some(p);
         }
-        Message::Register {
-            request,
-            options,
-            procedure,
-        } => {
+        Message::Register { request, options, procedure } => {
             put(&["request", "request_id"], json!(request));
             put(&["options"], dict_json(options));
             put(&["procedure"], json!(procedure));
         }
-        Message::Registered {
-            request,
-            registration,
-        }
-        | Message::Unregister {
-            request,
-            registration,
-        } => {
+        Message::Registered { request, registration } | Message::Unregister { request, registration } => {
             put(&["request", "request_id"], json!(request));
             put(&["registration", "registration_id"], json!(registration));
         }
-        Message::Invocation {
-            request,
-            registration,
-            details,
-            payload: p,
-        } => {
+        Message::Invocation { request, registration, details, payload: p } => {
             put(&["request", "request_id"], json!(request));
             put(&["registration", "registration_id"], json!(registration));
             put(&["details"], dict_json(details));
@@ -267,10 +198,7 @@ fn put_payload(put: &mut impl FnMut(&[&str], Json), payload: &Payload) {
         }
         None => {
             let (args, kwargs) = payload.to_values().expect("payload decodes");
-            put(
-                &["args"],
-                args.map_or(Json::Null, |a| Json::Array(a.iter().map(to_json).collect())),
-            );
+            put(&["args"], args.map_or(Json::Null, |a| Json::Array(a.iter().map(to_json).collect())));
             put(&["kwargs"], kwargs.as_ref().map_or(Json::Null, dict_json));
             put(&["payload"], Json::Null);
         }
@@ -282,15 +210,8 @@ fn compare(message: &Message, expected: &Map<String, Json>) -> Result<(), String
     let actual = view(message);
     for (key, want) in expected {
         match actual.get(key) {
-            None => {
-                return Err(format!(
-                    "attribute {key:?} has no counterpart in {}",
-                    message.name()
-                ))
-            }
-            Some(got) if got != want => {
-                return Err(format!("attribute {key:?}: got {got}, want {want}"))
-            }
+            None => return Err(format!("attribute {key:?} has no counterpart in {}", message.name())),
+            Some(got) if got != want => return Err(format!("attribute {key:?}: got {got}, want {want}")),
             Some(_) => {}
         }
     }
@@ -299,16 +220,10 @@ fn compare(message: &Message, expected: &Map<String, Json>) -> Result<(), String
 
 /// The bytes of one variant: `bytes` (JSON text) if given, else `bytes_hex`; both must agree.
 fn variant_bytes(variant: &Json) -> Vec<u8> {
-    let from_hex = variant["bytes_hex"]
-        .as_str()
-        .map(|h| hex::decode(h).expect("bytes_hex is hex"));
+    let from_hex = variant["bytes_hex"].as_str().map(|h| hex::decode(h).expect("bytes_hex is hex"));
     match (variant["bytes"].as_str(), from_hex) {
         (Some(text), Some(hex_bytes)) => {
-            assert_eq!(
-                text.as_bytes(),
-                &hex_bytes[..],
-                "bytes and bytes_hex disagree"
-            );
+            assert_eq!(text.as_bytes(), &hex_bytes[..], "bytes and bytes_hex disagree");
             hex_bytes
         }
         (Some(text), None) => text.as_bytes().to_vec(),
@@ -319,8 +234,7 @@ fn variant_bytes(variant: &Json) -> Vec<u8> {
 
 #[test]
 fn serialization_samples_decode_and_reencode() {
-    let (mut samples_seen, mut decoded, mut identical, mut not_modelled, mut transcoded) =
-        (0, 0, 0, 0, 0);
+    let (mut samples_seen, mut decoded, mut identical, mut not_modelled, mut transcoded) = (0, 0, 0, 0, 0);
     let mut failures = Vec::new();
     let mut differing = Vec::new();
     for (label, sample) in samples() {
@@ -328,24 +242,15 @@ fn serialization_samples_decode_and_reencode() {
             continue;
         };
         samples_seen += 1;
-        let expected = sample["expected_attributes"]
-            .as_object()
-            .expect("expected_attributes");
+        let expected = sample["expected_attributes"].as_object().expect("expected_attributes");
         let code = expected["message_type"].as_u64().expect("message_type");
         for (name, format) in FORMATS {
-            for (i, variant) in serializers[name]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, variant) in serializers[name].as_array().into_iter().flatten().enumerate() {
                 let bytes = variant_bytes(variant);
                 let context = format!("{label} [{name} #{i}]");
                 let message = match codec::decode(format, Bytes::from(bytes.clone())) {
                     Ok(m) => m,
-                    Err(DecodeError::UnknownType(c))
-                        if NOT_MODELLED.contains(&code) && c == code =>
-                    {
+                    Err(DecodeError::UnknownType(c)) if NOT_MODELLED.contains(&code) && c == code => {
                         not_modelled += 1;
                         continue;
                     }
@@ -362,17 +267,11 @@ fn serialization_samples_decode_and_reencode() {
                 let again = codec::encode_to_bytes(&message, format);
                 match codec::decode(format, again.clone()) {
                     Ok(m) if m == message => {}
-                    Ok(m) => {
-                        failures.push(format!("{context}: re-encoding decodes differently: {m:?}"))
-                    }
+                    Ok(m) => failures.push(format!("{context}: re-encoding decodes differently: {m:?}")),
                     Err(e) => failures.push(format!("{context}: re-encoding does not decode: {e}")),
                 }
-                let variants: Vec<Vec<u8>> = serializers[name]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(variant_bytes)
-                    .collect();
+                let variants: Vec<Vec<u8>> =
+                    serializers[name].as_array().into_iter().flatten().map(variant_bytes).collect();
                 if variants.iter().any(|v| v[..] == again[..]) {
                     identical += 1;
                 } else {
@@ -397,16 +296,9 @@ fn serialization_samples_decode_and_reencode() {
          to a variant: {identical}; transcodings matching: {transcoded}; not modelled (EVENT_RECEIVED): {not_modelled}"
     );
     for line in &differing {
-        println!(
-            "  re-encoding differs from every variant (valid, another key order or form): {line}"
-        );
+        println!("  re-encoding differs from every variant (valid, another key order or form): {line}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     assert!(decoded > 100, "too few variants decoded: {decoded}");
 }
 
@@ -418,24 +310,18 @@ fn validation_samples_pass_or_fail_as_expected() {
         let Some(wmsg) = sample.get("wmsg") else {
             continue;
         };
-        assert!(
-            sample.get("test_category").is_some(),
-            "{label}: wmsg without test_category"
-        );
+        assert!(sample.get("test_category").is_some(), "{label}: wmsg without test_category");
         let frame = Bytes::from(serde_json::to_vec(wmsg).unwrap());
-        let outcome = codec::decode(Serializer::Json, frame)
-            .map_err(|e| e.to_string())
-            .and_then(|m| validate(&m));
+        let outcome =
+            codec::decode(Serializer::Json, frame).map_err(|e| e.to_string()).and_then(|m| validate(&m));
         match (sample.get("expected_error"), outcome) {
             (None, Ok(())) => valid += 1,
             (None, Err(e)) => failures.push(format!("{label}: valid message rejected: {e}")),
-            (Some(expected), Ok(())) => failures.push(format!(
-                "{label}: invalid message accepted (expected {expected})"
-            )),
+            (Some(expected), Ok(())) => {
+                failures.push(format!("{label}: invalid message accepted (expected {expected})"))
+            }
             (Some(expected), Err(e)) => {
-                let needle = expected["contains"]
-                    .as_str()
-                    .expect("expected_error.contains");
+                let needle = expected["contains"].as_str().expect("expected_error.contains");
                 if e.contains(needle) {
                     invalid += 1;
                 } else {
@@ -444,16 +330,9 @@ fn validation_samples_pass_or_fail_as_expected() {
             }
         }
     }
-    println!("validation samples: {valid} valid accepted, {invalid} invalid rejected with the expected key named");
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+    println!(
+        "validation samples: {valid} valid accepted, {invalid} invalid rejected with the expected key named"
     );
-    assert!(
-        valid + invalid > 50,
-        "too few validation samples: {}",
-        valid + invalid
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(valid + invalid > 50, "too few validation samples: {}", valid + invalid);
 }

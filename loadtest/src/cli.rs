@@ -39,9 +39,13 @@ pub struct CommonArgs {
     /// The realm every session joins.
     #[arg(long, default_value = "realm1")]
     pub realm: String,
-    /// How long to send, in seconds (stragglers get up to 2 s more).
+    /// How long to send, in seconds.
     #[arg(long, default_value = "5", value_parser = parse_duration)]
     pub duration: Duration,
+    /// How long after sending stops to wait for outstanding answers and in-flight events, in seconds;
+    /// whatever has not arrived by then counts as lost.
+    #[arg(long, default_value = "2", value_parser = parse_duration)]
+    pub grace: Duration,
     /// Sender threads driving the publishers/callers. Default: one per publisher/caller, at most one per
     /// CPU. Every connection also has its own reader thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -94,9 +98,7 @@ pub struct RpcArgs {
 impl CommonArgs {
     /// The URI prefix for this run.
     pub fn prefix(&self) -> String {
-        self.prefix
-            .clone()
-            .unwrap_or_else(|| format!("loadtest.{}", std::process::id()))
+        self.prefix.clone().unwrap_or_else(|| format!("loadtest.{}", std::process::id()))
     }
 
     /// The number of sender threads for `clients` publishers or callers.
@@ -117,9 +119,7 @@ fn parse_serializer(s: &str) -> Result<Serializer, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
         return Err(format!("duration must be in (0, 86400] seconds, not {s}"));
     }

@@ -39,10 +39,7 @@ impl MessageReader {
                 return Ok(message);
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "no {what} from the router within {} s",
-                    SETUP_TIMEOUT.as_secs()
-                ));
+                return Err(format!("no {what} from the router within {} s", SETUP_TIMEOUT.as_secs()));
             }
         }
     }
@@ -61,8 +58,7 @@ impl MessageWriter {
     }
 
     pub fn send(&self, message: &Message) -> Result<(), String> {
-        self.frames
-            .send(std::slice::from_ref(message), self.serializer)
+        self.frames.send(std::slice::from_ref(message), self.serializer)
     }
 
     /// Sends several messages at once (one write where the transport allows).
@@ -72,10 +68,7 @@ impl MessageWriter {
 
     /// Says GOODBYE (without waiting for the reply) and shuts the connection down.
     pub fn close(&self) {
-        let goodbye = Message::Goodbye {
-            details: dict!(),
-            reason: "wamp.close.close_realm".to_owned(),
-        };
+        let goodbye = Message::Goodbye { details: dict!(), reason: "wamp.close.close_realm".to_owned() };
         // The router may already be gone; closing is best effort.
         let _ = self.send(&goodbye);
         self.frames.shutdown();
@@ -92,14 +85,8 @@ impl Session {
     /// Connects, joins `realm` with every client role and waits for WELCOME.
     pub fn join(target: &Target, serializer: Serializer, realm: &str) -> Result<Session, String> {
         let (frames_in, frames_out) = transport::connect(target, serializer)?;
-        let mut reader = MessageReader {
-            frames: frames_in,
-            serializer,
-        };
-        let writer = MessageWriter {
-            frames: frames_out,
-            serializer,
-        };
+        let mut reader = MessageReader { frames: frames_in, serializer };
+        let writer = MessageWriter { frames: frames_out, serializer };
         let roles = dict! {
             "publisher" => dict!(),
             "subscriber" => dict!(),
@@ -110,10 +97,7 @@ impl Session {
             "roles" => roles,
             "agent" => concat!("switchyard-loadtest/", env!("CARGO_PKG_VERSION")),
         };
-        writer.send(&Message::Hello {
-            realm: realm.to_owned(),
-            details,
-        })?;
+        writer.send(&Message::Hello { realm: realm.to_owned(), details })?;
         match reader.expect("WELCOME")? {
             Message::Welcome { .. } => Ok(Session { reader, writer }),
             other => {
@@ -133,24 +117,11 @@ impl Session {
 /// A human description of a message a scenario did not expect at this point (ABORT, GOODBYE, ERROR, ...).
 pub fn describe_unexpected(message: &Message) -> String {
     match message {
-        Message::Abort {
-            details,
-            reason,
-            payload,
-        } => {
-            format!(
-                "the router aborted the session: {reason}{}",
-                explanation(details, payload)
-            )
+        Message::Abort { details, reason, payload } => {
+            format!("the router aborted the session: {reason}{}", explanation(details, payload))
         }
         Message::Goodbye { reason, .. } => format!("the router ended the session: {reason}"),
-        Message::Error {
-            request_type,
-            request,
-            details,
-            error,
-            payload,
-        } => format!(
+        Message::Error { request_type, request, details, error, payload } => format!(
             "the router answered {} request {request} with ERROR {error}{}",
             code_name(*request_type),
             explanation(details, payload)
@@ -161,18 +132,12 @@ pub fn describe_unexpected(message: &Message) -> String {
 
 /// `: message` from an ABORT/ERROR's `Details.message` or first argument, if either is a string.
 fn explanation(details: &switchyard::wamp::Dict, payload: &Payload) -> String {
-    let from_details = details
-        .get("message")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let from_details = details.get("message").and_then(|v| v.as_str()).map(str::to_owned);
     let from_args = || {
         let (args, _) = payload.to_values().ok()?;
         args?.first()?.as_str().map(str::to_owned)
     };
-    from_details
-        .or_else(from_args)
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
+    from_details.or_else(from_args).map(|m| format!(": {m}")).unwrap_or_default()
 }
 
 /// What a connection's reader thread does with each message.

@@ -16,11 +16,7 @@ pub struct CpuClock {
 impl CpuClock {
     pub fn now() -> CpuClock {
         let (user, system) = process_cpu();
-        CpuClock {
-            wall: Instant::now(),
-            user,
-            system,
-        }
+        CpuClock { wall: Instant::now(), user, system }
     }
 
     /// The CPU used since `self`.
@@ -29,11 +25,7 @@ impl CpuClock {
         let wall = now.wall.duration_since(self.wall).as_secs_f64();
         let user = now.user.saturating_sub(self.user).as_secs_f64();
         let system = now.system.saturating_sub(self.system).as_secs_f64();
-        let percent = if wall > 0.0 {
-            (user + system) / wall * 100.0
-        } else {
-            0.0
-        };
+        let percent = if wall > 0.0 { (user + system) / wall * 100.0 } else { 0.0 };
         CpuUsage {
             wall_s: round3(wall),
             user_s: round3(user),

@@ -20,6 +20,8 @@ pub struct Report {
     pub realm: String,
     /// How long the senders actually ran, in seconds.
     pub duration_s: f64,
+    /// How long the run waited after sending for answers and events still in flight, at most.
+    pub grace_s: f64,
     pub sender_threads: usize,
     pub connections: usize,
     /// The load generator's own CPU use while sending.
@@ -51,7 +53,7 @@ pub struct FanoutResults {
     pub window: u32,
     /// PUBLISH messages sent.
     pub published: u64,
-    /// PUBLISH messages never acknowledged, even after the grace period.
+    /// PUBLISH messages not acknowledged by the end of the grace period.
     pub unacknowledged: u64,
     /// Acknowledged publications per second of sending.
     pub published_per_s: f64,
@@ -92,7 +94,7 @@ pub struct RpcResults {
     pub calls: u64,
     /// RESULTs received.
     pub results: u64,
-    /// Calls without a RESULT even after the grace period.
+    /// Calls without a RESULT by the end of the grace period.
     pub unanswered: u64,
     /// INVOCATIONs the callees answered.
     pub invocations: u64,
@@ -112,8 +114,8 @@ impl Report {
         control: &Control,
     ) -> Report {
         let problems = match &results {
-            Results::Fanout(r) => fanout_problems(r),
-            Results::Rpc(r) => rpc_problems(r),
+            Results::Fanout(r) => fanout_problems(r, common.grace.as_secs_f64()),
+            Results::Rpc(r) => rpc_problems(r, common.grace.as_secs_f64()),
         };
         let (failures, failure_count) = control.failures();
         Report {
@@ -126,6 +128,7 @@ impl Report {
             serializer: common.serializer.name(),
             realm: common.realm.clone(),
             duration_s: (phase.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            grace_s: common.grace.as_secs_f64(),
             sender_threads,
             connections,
             loadtest_cpu: phase.cpu.clone(),
@@ -218,11 +221,7 @@ impl Report {
                 let _ = writeln!(out, "!!! error: {failure}");
             }
             if self.failure_count > self.failures.len() {
-                let _ = writeln!(
-                    out,
-                    "!!! ... and {} more errors",
-                    self.failure_count - self.failures.len()
-                );
+                let _ = writeln!(out, "!!! ... and {} more errors", self.failure_count - self.failures.len());
             }
             for problem in &self.problems {
                 let _ = writeln!(out, "!!! {problem}");
@@ -246,7 +245,7 @@ fn write_latency(out: &mut String, what: &str, l: &LatencySummary) {
     );
 }
 
-fn fanout_problems(r: &FanoutResults) -> Vec<String> {
+fn fanout_problems(r: &FanoutResults, grace_s: f64) -> Vec<String> {
     let mut problems = Vec::new();
     if r.published == 0 {
         problems.push("nothing was published".to_owned());
@@ -255,32 +254,26 @@ fn fanout_problems(r: &FanoutResults) -> Vec<String> {
     }
     if r.lost_events > 0 {
         problems.push(format!(
-            "LOSS: {} of {} expected events never arrived ({} pairs affected)",
-            r.lost_events, r.expected_events, r.pairs_with_problems
+            "LOSS: {} of {} expected events had not arrived {} s after sending stopped ({} pairs affected)",
+            r.lost_events, r.expected_events, grace_s, r.pairs_with_problems
         ));
     }
     if r.out_of_order_events > 0 {
-        problems.push(format!(
-            "REORDERING: {} events arrived out of order",
-            r.out_of_order_events
-        ));
+        problems.push(format!("REORDERING: {} events arrived out of order", r.out_of_order_events));
     }
     if r.excess_events > 0 {
-        problems.push(format!(
-            "DUPLICATES: {} events more than were published",
-            r.excess_events
-        ));
+        problems.push(format!("DUPLICATES: {} events more than were published", r.excess_events));
     }
     if r.unacknowledged > 0 {
         problems.push(format!(
-            "{} publications were never acknowledged",
+            "{} publications were not acknowledged {grace_s} s after sending stopped",
             r.unacknowledged
         ));
     }
     problems
 }
 
-fn rpc_problems(r: &RpcResults) -> Vec<String> {
+fn rpc_problems(r: &RpcResults, grace_s: f64) -> Vec<String> {
     let mut problems = Vec::new();
     if r.calls == 0 {
         problems.push("no call was made".to_owned());
@@ -289,15 +282,13 @@ fn rpc_problems(r: &RpcResults) -> Vec<String> {
     }
     if r.unanswered > 0 {
         problems.push(format!(
-            "LOSS: {} of {} calls were never answered",
+            "LOSS: {} of {} calls were not answered {grace_s} s after sending stopped",
             r.unanswered, r.calls
         ));
     }
     if r.invocations > r.calls {
-        problems.push(format!(
-            "DUPLICATES: the callees saw {} invocations for {} calls",
-            r.invocations, r.calls
-        ));
+        problems
+            .push(format!("DUPLICATES: the callees saw {} invocations for {} calls", r.invocations, r.calls));
     }
     problems
 }

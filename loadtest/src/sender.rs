@@ -66,18 +66,12 @@ pub struct Window {
 
 impl Window {
     pub fn new(limit: usize, wakeup: Arc<Wakeup>) -> Window {
-        Window {
-            in_flight: AtomicUsize::new(0),
-            limit,
-            wakeup,
-        }
+        Window { in_flight: AtomicUsize::new(0), limit, wakeup }
     }
 
     /// Takes every free slot and returns how many (only the owning sender thread takes slots).
     fn acquire_free(&self) -> usize {
-        let free = self
-            .limit
-            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        let free = self.limit.saturating_sub(self.in_flight.load(Ordering::SeqCst));
         if free > 0 {
             self.in_flight.fetch_add(free, Ordering::SeqCst);
         }

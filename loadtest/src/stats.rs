@@ -20,15 +20,13 @@ impl Default for Latency {
 impl Latency {
     pub fn new() -> Latency {
         // 3 significant digits from 1 µs to 60 s: the bounds are valid constants, so this cannot fail.
-        let histogram =
-            Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds");
+        let histogram = Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds");
         Latency { histogram }
     }
 
     /// Records one latency given in nanoseconds.
     pub fn record_ns(&mut self, nanos: u64) {
-        self.histogram
-            .saturating_record((nanos / 1_000).clamp(1, MAX_MICROS));
+        self.histogram.saturating_record((nanos / 1_000).clamp(1, MAX_MICROS));
     }
 
     pub fn merge(&mut self, other: &Latency) {
@@ -42,11 +40,7 @@ impl Latency {
         let at = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
         LatencySummary {
             samples: h.len(),
-            mean_us: if empty {
-                0.0
-            } else {
-                (h.mean() * 10.0).round() / 10.0
-            },
+            mean_us: if empty { 0.0 } else { (h.mean() * 10.0).round() / 10.0 },
             p50_us: at(0.50),
             p99_us: at(0.99),
             p999_us: at(0.999),
@@ -83,11 +77,7 @@ mod tests {
         assert_eq!(s.samples, 1_001);
         assert_eq!(s.p50_us, 501); // the 501st of 1001 samples
         assert!((999..=1_000).contains(&s.p999_us), "{}", s.p999_us);
-        assert!(
-            s.max_us >= 5_000_000 && s.max_us < 5_010_000,
-            "{}",
-            s.max_us
-        );
+        assert!(s.max_us >= 5_000_000 && s.max_us < 5_010_000, "{}", s.max_us);
         assert_eq!(Latency::new().summary().p99_us, 0);
     }
 }

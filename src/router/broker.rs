@@ -56,89 +56,39 @@ impl ShardRouter {
             None | Some("exact") => {}
             Some(other) => {
                 let text = format!("match policy {other:?} is not supported; only \"exact\" is");
-                return self.error(
-                    conn,
-                    code::SUBSCRIBE,
-                    request,
-                    uris::INVALID_ARGUMENT,
-                    &text,
-                    out,
-                );
+                return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_ARGUMENT, &text, out);
             }
         }
         if !uri::is_valid(&topic, self.registry.realm(realm).uri_check) {
             let text = format!("{topic:?} is not a valid topic URI");
-            return self.error(
-                conn,
-                code::SUBSCRIBE,
-                request,
-                uris::INVALID_URI,
-                &text,
-                out,
-            );
+            return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);
         }
         let serializer = self.conns[&conn].serializer;
         let registry = &self.registry;
-        let local = self.realms[realm]
-            .broker
-            .exact
-            .entry(topic.clone())
-            .or_insert_with(|| LocalSubscription {
-                id: registry.acquire_subscription(realm, &topic),
-                subscribers: Vec::new(),
-            });
+        let local = self.realms[realm].broker.exact.entry(topic.clone()).or_insert_with(|| {
+            LocalSubscription { id: registry.acquire_subscription(realm, &topic), subscribers: Vec::new() }
+        });
         let subscription = local.id;
         if !local.subscribers.iter().any(|s| s.conn == conn) {
-            local.subscribers.push(Subscriber {
-                conn,
-                session: session_id,
-                serializer,
-            });
+            local.subscribers.push(Subscriber { conn, session: session_id, serializer });
         }
         if let Some(session) = self.session_mut(conn) {
             session.subscriptions.insert(subscription, topic);
         }
-        self.send(
-            conn,
-            &Message::Subscribed {
-                request,
-                subscription,
-            },
-            out,
-        );
+        self.send(conn, &Message::Subscribed { request, subscription }, out);
     }
 
-    pub(super) fn on_unsubscribe(
-        &mut self,
-        conn: ConnId,
-        request: Id,
-        subscription: Id,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn on_unsubscribe(&mut self, conn: ConnId, request: Id, subscription: Id, out: &mut Outbox) {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
         let realm = session.realm;
         let Some(topic) = session.subscriptions.remove(&subscription) else {
             let text = format!("this session holds no subscription {subscription}");
-            return self.error(
-                conn,
-                code::UNSUBSCRIBE,
-                request,
-                uris::NO_SUCH_SUBSCRIPTION,
-                &text,
-                out,
-            );
+            return self.error(conn, code::UNSUBSCRIBE, request, uris::NO_SUCH_SUBSCRIPTION, &text, out);
         };
         self.remove_subscriber(realm, &topic, conn);
-        self.send(
-            conn,
-            &Message::Unsubscribed {
-                request,
-                details: None,
-            },
-            out,
-        );
+        self.send(conn, &Message::Unsubscribed { request, details: None }, out);
     }
 
     pub(super) fn on_publish(
@@ -153,10 +103,7 @@ impl ShardRouter {
         let Some(session) = self.session_of(conn) else {
             return;
         };
-        let acknowledge = options
-            .get("acknowledge")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let acknowledge = options.get("acknowledge").and_then(Value::as_bool).unwrap_or(false);
         if !uri::is_valid(&topic, self.registry.realm(session.realm).uri_check) {
             if acknowledge {
                 let text = format!("{topic:?} is not a valid topic URI");
@@ -165,10 +112,7 @@ impl ShardRouter {
             return;
         }
         let ids = |key: &str| -> Option<Vec<Id>> {
-            options
-                .get(key)
-                .and_then(Value::as_list)
-                .map(|l| l.iter().filter_map(Value::as_u64).collect())
+            options.get(key).and_then(Value::as_list).map(|l| l.iter().filter_map(Value::as_u64).collect())
         };
         let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
@@ -184,10 +128,7 @@ impl ShardRouter {
             topic,
             publication: random_id(),
             publisher: session.id,
-            exclude_me: options
-                .get("exclude_me")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
+            exclude_me: options.get("exclude_me").and_then(Value::as_bool).unwrap_or(true),
             exclude: ids("exclude").unwrap_or_default(),
             eligible: ids("eligible"),
             details,
@@ -196,31 +137,21 @@ impl ShardRouter {
         self.broadcast(|| PeerMessage::Publish(publication.clone()), out);
         self.deliver(&publication, out);
         if acknowledge {
-            let published = Message::Published {
-                request,
-                publication: publication.publication,
-            };
+            let published = Message::Published { request, publication: publication.publication };
             self.send(conn, &published, out);
         }
     }
 
     /// Queues the EVENT for every subscriber on this shard that may receive `publication`.
     pub(super) fn deliver(&self, publication: &Publication, out: &mut Outbox) {
-        let Some(local) = self.realms[publication.realm]
-            .broker
-            .exact
-            .get(&publication.topic)
-        else {
+        let Some(local) = self.realms[publication.realm].broker.exact.get(&publication.topic) else {
             return;
         };
         let mut encoded: [Option<bytes::Bytes>; 3] = Default::default();
         for subscriber in &local.subscribers {
             if publication.exclude_me && subscriber.session == publication.publisher
                 || publication.exclude.contains(&subscriber.session)
-                || publication
-                    .eligible
-                    .as_ref()
-                    .is_some_and(|e| !e.contains(&subscriber.session))
+                || publication.eligible.as_ref().is_some_and(|e| !e.contains(&subscriber.session))
             {
                 continue;
             }

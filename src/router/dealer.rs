@@ -27,11 +27,7 @@ impl Dealer {
     }
 
     pub(super) fn remove(&mut self, procedure: &str, registration: Id) {
-        if self
-            .procedures
-            .get(procedure)
-            .is_some_and(|e| e.registration == registration)
-        {
+        if self.procedures.get(procedure).is_some_and(|e| e.registration == registration) {
             self.procedures.remove(procedure);
         }
     }
@@ -55,23 +51,14 @@ impl ShardRouter {
             options.get("invoke").and_then(Value::as_str),
         ) {
             (None | Some("exact"), None | Some("single")) => None,
-            (Some(m), _) if m != "exact" => Some(format!(
-                "match policy {m:?} is not supported; only \"exact\" is"
-            )),
-            (_, Some(i)) => Some(format!(
-                "invocation policy {i:?} is not supported; only \"single\" is"
-            )),
+            (Some(m), _) if m != "exact" => {
+                Some(format!("match policy {m:?} is not supported; only \"exact\" is"))
+            }
+            (_, Some(i)) => Some(format!("invocation policy {i:?} is not supported; only \"single\" is")),
             _ => None,
         };
         if let Some(text) = unsupported {
-            return self.error(
-                conn,
-                code::REGISTER,
-                request,
-                uris::INVALID_ARGUMENT,
-                &text,
-                out,
-            );
+            return self.error(conn, code::REGISTER, request, uris::INVALID_ARGUMENT, &text, out);
         }
         if !uri::is_valid(&procedure, self.registry.realm(realm).uri_check) {
             let text = format!("{procedure:?} is not a valid procedure URI");
@@ -80,33 +67,16 @@ impl ShardRouter {
         let procedure: Arc<str> = Arc::from(procedure);
         let Some(registration) = self.registry.claim_procedure(realm, &procedure) else {
             let text = format!("{procedure:?} is already registered");
-            return self.error(
-                conn,
-                code::REGISTER,
-                request,
-                uris::PROCEDURE_ALREADY_EXISTS,
-                &text,
-                out,
-            );
+            return self.error(conn, code::REGISTER, request, uris::PROCEDURE_ALREADY_EXISTS, &text, out);
         };
-        let entry = RegistrationEntry {
-            registration,
-            callee: session_id,
-            shard: self.shard,
-        };
+        let entry = RegistrationEntry { registration, callee: session_id, shard: self.shard };
         self.realms[realm].dealer.add(procedure.clone(), entry);
         let confirmed = self.shards == 1;
         if let Some(session) = self.session_mut(conn) {
-            let held = HeldRegistration {
-                procedure: procedure.clone(),
-                confirmed,
-            };
+            let held = HeldRegistration { procedure: procedure.clone(), confirmed };
             session.registrations.insert(registration, held);
         }
-        let reply = Message::Registered {
-            request,
-            registration,
-        };
+        let reply = Message::Registered { request, registration };
         let make = |control| PeerMessage::RegistrationAdded {
             realm,
             procedure: procedure.clone(),
@@ -116,36 +86,18 @@ impl ShardRouter {
         self.broadcast_control(conn, session_id, reply, make, out);
     }
 
-    pub(super) fn on_unregister(
-        &mut self,
-        conn: ConnId,
-        request: Id,
-        registration: Id,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn on_unregister(&mut self, conn: ConnId, request: Id, registration: Id, out: &mut Outbox) {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        let Some(HeldRegistration { procedure, .. }) = session.registrations.remove(&registration)
-        else {
+        let Some(HeldRegistration { procedure, .. }) = session.registrations.remove(&registration) else {
             let text = format!("this session holds no registration {registration}");
-            return self.error(
-                conn,
-                code::UNREGISTER,
-                request,
-                uris::NO_SUCH_REGISTRATION,
-                &text,
-                out,
-            );
+            return self.error(conn, code::UNREGISTER, request, uris::NO_SUCH_REGISTRATION, &text, out);
         };
-        self.registry
-            .release_procedure(realm, &procedure, registration);
+        self.registry.release_procedure(realm, &procedure, registration);
         self.realms[realm].dealer.remove(&procedure, registration);
-        let reply = Message::Unregistered {
-            request,
-            details: None,
-        };
+        let reply = Message::Unregistered { request, details: None };
         let make = |control| PeerMessage::RegistrationRemoved {
             realm,
             procedure: procedure.clone(),
@@ -171,21 +123,10 @@ impl ShardRouter {
             let text = format!("{procedure:?} is not a valid procedure URI");
             return self.error(conn, code::CALL, request, uris::INVALID_URI, &text, out);
         }
-        let Some(entry) = self.realms[session.realm]
-            .dealer
-            .procedures
-            .get(procedure.as_str())
-            .copied()
+        let Some(entry) = self.realms[session.realm].dealer.procedures.get(procedure.as_str()).copied()
         else {
             let text = format!("no procedure registered under {procedure:?}");
-            return self.error(
-                conn,
-                code::CALL,
-                request,
-                uris::NO_SUCH_PROCEDURE,
-                &text,
-                out,
-            );
+            return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
         };
         let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
@@ -206,13 +147,7 @@ impl ShardRouter {
             payload,
         };
         if let Some(session) = self.session_mut(conn) {
-            session.calls.insert(
-                request,
-                PendingCall {
-                    callee: entry.callee,
-                    callee_shard: entry.shard,
-                },
-            );
+            session.calls.insert(request, PendingCall { callee: entry.callee, callee_shard: entry.shard });
         }
         if entry.shard == self.shard {
             self.invoke(call, out);
@@ -224,25 +159,13 @@ impl ShardRouter {
     /// Sends INVOCATION to a callee on this shard, or fails the call if the callee is gone.
     pub(super) fn invoke(&mut self, call: RoutedCall, out: &mut Outbox) {
         let callee_conn = self.sessions.get(&call.callee).copied();
-        let serializer = callee_conn
-            .and_then(|c| self.conns.get(&c))
-            .map(|c| c.serializer);
+        let serializer = callee_conn.and_then(|c| self.conns.get(&c)).map(|c| c.serializer);
         let session = callee_conn.and_then(|c| self.session_mut(c));
-        let (Some(conn), Some(serializer), Some(session)) = (callee_conn, serializer, session)
-        else {
+        let (Some(conn), Some(serializer), Some(session)) = (callee_conn, serializer, session) else {
             return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the callee is gone", out);
         };
-        if !session
-            .registrations
-            .get(&call.registration)
-            .is_some_and(|r| r.confirmed)
-        {
-            return self.fail_call(
-                &call,
-                uris::NO_SUCH_PROCEDURE,
-                "the registration is gone",
-                out,
-            );
+        if !session.registrations.get(&call.registration).is_some_and(|r| r.confirmed) {
+            return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the registration is gone", out);
         }
         let payload = match call.payload.transcode(serializer) {
             Ok(payload) => payload,
@@ -255,12 +178,8 @@ impl ShardRouter {
             caller_request: call.request,
         };
         session.invocations.insert(request, pending);
-        let invocation = Message::Invocation {
-            request,
-            registration: call.registration,
-            details: call.details,
-            payload,
-        };
+        let invocation =
+            Message::Invocation { request, registration: call.registration, details: call.details, payload };
         self.send(conn, &invocation, out);
     }
 
@@ -275,13 +194,7 @@ impl ShardRouter {
         self.route_reply(call.caller_shard, reply, out);
     }
 
-    pub(super) fn on_yield(
-        &mut self,
-        conn: ConnId,
-        request: Id,
-        payload: Payload,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn on_yield(&mut self, conn: ConnId, request: Id, payload: Payload, out: &mut Outbox) {
         self.answer_invocation(conn, request, Dict::new(), None, payload, out);
     }
 
@@ -307,19 +220,11 @@ impl ShardRouter {
         out: &mut Outbox,
     ) {
         // An answer for an unknown invocation belongs to a call whose caller left (6.3): discard it.
-        let Some(pending) = self
-            .session_mut(conn)
-            .and_then(|s| s.invocations.remove(&request))
-        else {
+        let Some(pending) = self.session_mut(conn).and_then(|s| s.invocations.remove(&request)) else {
             return;
         };
-        let reply = CallReply {
-            caller: pending.caller,
-            request: pending.caller_request,
-            details,
-            error,
-            payload,
-        };
+        let reply =
+            CallReply { caller: pending.caller, request: pending.caller_request, details, error, payload };
         self.route_reply(pending.caller_shard, reply, out);
     }
 
@@ -347,22 +252,11 @@ impl ShardRouter {
             Ok(payload) => payload,
             Err(e) => {
                 let text = format!("the callee's answer cannot be transcoded: {e}");
-                return self.error(
-                    conn,
-                    code::CALL,
-                    reply.request,
-                    uris::INVALID_ARGUMENT,
-                    &text,
-                    out,
-                );
+                return self.error(conn, code::CALL, reply.request, uris::INVALID_ARGUMENT, &text, out);
             }
         };
         let message = match reply.error {
-            None => Message::Result {
-                request: reply.request,
-                details: reply.details,
-                payload,
-            },
+            None => Message::Result { request: reply.request, details: reply.details, payload },
             Some(error) => Message::Error {
                 request_type: code::CALL,
                 request: reply.request,
@@ -380,9 +274,7 @@ impl ShardRouter {
             return;
         };
         if let Some(session) = self.session_mut(conn) {
-            session
-                .invocations
-                .retain(|_, pending| pending.caller != caller);
+            session.invocations.retain(|_, pending| pending.caller != caller);
         }
     }
 
@@ -390,8 +282,7 @@ impl ShardRouter {
     pub(super) fn drop_registrations(&mut self, session: &Session, out: &mut Outbox) {
         let realm = session.realm;
         for (&registration, HeldRegistration { procedure, .. }) in &session.registrations {
-            self.registry
-                .release_procedure(realm, procedure, registration);
+            self.registry.release_procedure(realm, procedure, registration);
             self.realms[realm].dealer.remove(procedure, registration);
             let make = || PeerMessage::RegistrationRemoved {
                 realm,
@@ -431,10 +322,7 @@ impl ShardRouter {
             } else {
                 out.peer(
                     pending.callee_shard,
-                    PeerMessage::CallerGone {
-                        callee: pending.callee,
-                        caller: session.id,
-                    },
+                    PeerMessage::CallerGone { callee: pending.callee, caller: session.id },
                 );
             }
         }

@@ -12,19 +12,9 @@ pub enum PeerMessage {
     /// Deliver a publication to this shard's subscribers.
     Publish(Arc<Publication>),
     /// A registration was created: add it to this shard's replica of the registration table, then `Ack`.
-    RegistrationAdded {
-        realm: RealmId,
-        procedure: Arc<str>,
-        entry: RegistrationEntry,
-        ack: Option<u64>,
-    },
+    RegistrationAdded { realm: RealmId, procedure: Arc<str>, entry: RegistrationEntry, ack: Option<u64> },
     /// A registration was removed: drop it from this shard's replica, then `Ack` if asked.
-    RegistrationRemoved {
-        realm: RealmId,
-        procedure: Arc<str>,
-        registration: Id,
-        ack: Option<u64>,
-    },
+    RegistrationRemoved { realm: RealmId, procedure: Arc<str>, registration: Id, ack: Option<u64> },
     /// A shard applied a control change (`ack` names it).
     Ack { control: u64 },
     /// Invoke a callee living on this shard.

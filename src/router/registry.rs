@@ -44,11 +44,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(realms: Vec<RealmConfig>) -> Registry {
-        let realm_ids = realms
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
-            .collect();
+        let realm_ids = realms.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
         Registry {
             realms,
             realm_ids,
@@ -98,10 +94,7 @@ impl Registry {
         let mut record = self
             .subscriptions
             .entry((realm, topic.to_owned()))
-            .or_insert_with(|| SubscriptionRecord {
-                id: random_id(),
-                shards: 0,
-            });
+            .or_insert_with(|| SubscriptionRecord { id: random_id(), shards: 0 });
         record.shards += 1;
         record.id
     }
@@ -127,15 +120,12 @@ impl Registry {
 
     /// The registration that holds `procedure` now, if any.
     pub fn procedure_holder(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
-        self.registrations
-            .get(&(realm, procedure.clone()))
-            .map(|id| *id)
+        self.registrations.get(&(realm, procedure.clone())).map(|id| *id)
     }
 
     /// Gives `procedure` up, if `registration` still holds it.
     pub fn release_procedure(&self, realm: RealmId, procedure: &Arc<str>, registration: Id) {
-        self.registrations
-            .remove_if(&(realm, procedure.clone()), |_, id| *id == registration);
+        self.registrations.remove_if(&(realm, procedure.clone()), |_, id| *id == registration);
     }
 }
 

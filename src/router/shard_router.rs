@@ -56,9 +56,7 @@ pub struct ShardRouter {
 
 impl ShardRouter {
     pub fn new(shard: usize, shards: usize, registry: Arc<Registry>) -> ShardRouter {
-        let realms = (0..registry.realm_count())
-            .map(|_| RealmShard::default())
-            .collect();
+        let realms = (0..registry.realm_count()).map(|_| RealmShard::default()).collect();
         ShardRouter {
             shard,
             shards,
@@ -77,14 +75,7 @@ impl ShardRouter {
     pub fn open(&mut self, serializer: Serializer) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(
-            conn,
-            Conn {
-                serializer,
-                phase: Phase::AwaitingHello,
-                session: None,
-            },
-        );
+        self.conns.insert(conn, Conn { serializer, phase: Phase::AwaitingHello, session: None });
         conn
     }
 
@@ -141,51 +132,30 @@ impl ShardRouter {
 
     fn dispatch(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
         match message {
-            Message::Publish {
-                request,
-                options,
-                topic,
-                payload,
-            } => self.on_publish(conn, request, options, topic, payload, out),
-            Message::Subscribe {
-                request,
-                options,
-                topic,
-            } => self.on_subscribe(conn, request, options, topic, out),
-            Message::Unsubscribe {
-                request,
-                subscription,
-            } => self.on_unsubscribe(conn, request, subscription, out),
-            Message::Call {
-                request,
-                options,
-                procedure,
-                payload,
-            } => self.on_call(conn, request, options, procedure, payload, out),
-            Message::Register {
-                request,
-                options,
-                procedure,
-            } => self.on_register(conn, request, options, procedure, out),
-            Message::Unregister {
-                request,
-                registration,
-            } => self.on_unregister(conn, request, registration, out),
-            Message::Yield {
-                request, payload, ..
-            } => self.on_yield(conn, request, payload, out),
-            Message::Error {
-                request_type: code::INVOCATION,
-                request,
-                details,
-                error,
-                payload,
-            } => self.on_invocation_error(conn, request, details, error, payload, out),
+            Message::Publish { request, options, topic, payload } => {
+                self.on_publish(conn, request, options, topic, payload, out)
+            }
+            Message::Subscribe { request, options, topic } => {
+                self.on_subscribe(conn, request, options, topic, out)
+            }
+            Message::Unsubscribe { request, subscription } => {
+                self.on_unsubscribe(conn, request, subscription, out)
+            }
+            Message::Call { request, options, procedure, payload } => {
+                self.on_call(conn, request, options, procedure, payload, out)
+            }
+            Message::Register { request, options, procedure } => {
+                self.on_register(conn, request, options, procedure, out)
+            }
+            Message::Unregister { request, registration } => {
+                self.on_unregister(conn, request, registration, out)
+            }
+            Message::Yield { request, payload, .. } => self.on_yield(conn, request, payload, out),
+            Message::Error { request_type: code::INVOCATION, request, details, error, payload } => {
+                self.on_invocation_error(conn, request, details, error, payload, out)
+            }
             Message::Goodbye { .. } => {
-                let reply = Message::Goodbye {
-                    details: Dict::new(),
-                    reason: uris::GOODBYE_AND_OUT.into(),
-                };
+                let reply = Message::Goodbye { details: Dict::new(), reason: uris::GOODBYE_AND_OUT.into() };
                 self.send(conn, &reply, out);
                 self.end_session(conn, out);
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -197,15 +167,11 @@ impl ShardRouter {
                 self.protocol_violation(conn, "HELLO received on an established session", out)
             }
             Message::Error { request_type, .. } => {
-                let reason =
-                    format!("ERROR for request type {request_type} cannot be sent to a router");
+                let reason = format!("ERROR for request type {request_type} cannot be sent to a router");
                 self.protocol_violation(conn, &reason, out)
             }
             other => {
-                let reason = format!(
-                    "{} is not a message a client may send to this router",
-                    other.name()
-                );
+                let reason = format!("{} is not a message a client may send to this router", other.name());
                 self.protocol_violation(conn, &reason, out)
             }
         }
@@ -213,34 +179,22 @@ impl ShardRouter {
 
     fn on_hello(&mut self, conn: ConnId, realm: String, details: Dict, out: &mut Outbox) {
         if self.stopping {
-            return self.abort(
-                conn,
-                uris::CLOSE_SYSTEM_SHUTDOWN,
-                "the router is shutting down",
-                out,
-            );
+            return self.abort(conn, uris::CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down", out);
         }
         let Some(realm_id) = self.registry.realm_id(&realm) else {
             let message = format!("no realm named {realm:?} on this router");
             return self.abort(conn, uris::NO_SUCH_REALM, &message, out);
         };
         let announces_a_role = match details.get("roles") {
-            Some(Value::Dict(roles)) => ["publisher", "subscriber", "caller", "callee"]
-                .iter()
-                .any(|r| roles.contains_key(*r)),
+            Some(Value::Dict(roles)) => {
+                ["publisher", "subscriber", "caller", "callee"].iter().any(|r| roles.contains_key(*r))
+            }
             _ => false,
         };
         if !announces_a_role {
-            return self.protocol_violation(
-                conn,
-                "HELLO.Details.roles must announce at least one role",
-                out,
-            );
+            return self.protocol_violation(conn, "HELLO.Details.roles must announce at least one role", out);
         }
-        let offered = details
-            .get("authmethods")
-            .and_then(Value::as_list)
-            .unwrap_or(&[]);
+        let offered = details.get("authmethods").and_then(Value::as_list).unwrap_or(&[]);
         if !offered.is_empty() && !offered.iter().any(|m| m.as_str() == Some("anonymous")) {
             let message = "none of the offered authentication methods is enabled on this realm";
             return self.abort(conn, "wamp.error.no_auth_method", message, out);
@@ -280,36 +234,20 @@ impl ShardRouter {
             c.phase = Phase::Established;
             c.session = Some(Session::new(id, realm_id, authid, authrole));
         }
-        debug!(
-            shard = self.shard,
-            session = id,
-            realm = realm_id,
-            "session joined"
-        );
+        debug!(shard = self.shard, session = id, realm = realm_id, "session joined");
     }
 
     /// Asks every established session to leave (router shutdown): GOODBYE `wamp.close.system_shutdown`.
     pub fn shutdown(&mut self, out: &mut Outbox) {
         self.stopping = true;
-        let waiting: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.phase == Phase::AwaitingHello)
-            .map(|(id, _)| *id)
-            .collect();
+        let waiting: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.phase == Phase::AwaitingHello).map(|(id, _)| *id).collect();
         for conn in waiting {
             self.close_now(conn, out);
         }
-        let established: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.phase == Phase::Established)
-            .map(|(id, _)| *id)
-            .collect();
-        let goodbye = Message::Goodbye {
-            details: Dict::new(),
-            reason: uris::CLOSE_SYSTEM_SHUTDOWN.into(),
-        };
+        let established: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.phase == Phase::Established).map(|(id, _)| *id).collect();
+        let goodbye = Message::Goodbye { details: Dict::new(), reason: uris::CLOSE_SYSTEM_SHUTDOWN.into() };
         for conn in established {
             self.send(conn, &goodbye, out);
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -360,12 +298,7 @@ impl ShardRouter {
     pub fn handle_peer(&mut self, from: usize, message: PeerMessage, out: &mut Outbox) {
         match message {
             PeerMessage::Publish(publication) => self.deliver(&publication, out),
-            PeerMessage::RegistrationAdded {
-                realm,
-                procedure,
-                entry,
-                ack,
-            } => {
+            PeerMessage::RegistrationAdded { realm, procedure, entry, ack } => {
                 // The registration may have been released (and the procedure claimed anew) meanwhile.
                 if self.registry.procedure_holder(realm, &procedure) == Some(entry.registration) {
                     self.realms[realm].dealer.add(procedure, entry);
@@ -374,12 +307,7 @@ impl ShardRouter {
                     out.peer(from, PeerMessage::Ack { control });
                 }
             }
-            PeerMessage::RegistrationRemoved {
-                realm,
-                procedure,
-                registration,
-                ack,
-            } => {
+            PeerMessage::RegistrationRemoved { realm, procedure, registration, ack } => {
                 self.realms[realm].dealer.remove(&procedure, registration);
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
@@ -409,15 +337,7 @@ impl ShardRouter {
         for shard in (0..self.shards).filter(|s| *s != self.shard) {
             out.peer(shard, make(control));
         }
-        self.controls.insert(
-            control,
-            PendingControl {
-                remaining: self.shards - 1,
-                conn,
-                session,
-                reply,
-            },
-        );
+        self.controls.insert(control, PendingControl { remaining: self.shards - 1, conn, session, reply });
     }
 
     /// Sends `make()` to every other shard, without waiting for anything.
@@ -470,13 +390,8 @@ impl ShardRouter {
             return;
         };
         let payload = Payload::from_values(c.serializer, Some(&[Value::from(text)]), None);
-        let error = Message::Error {
-            request_type,
-            request,
-            details: Dict::new(),
-            error: uri.into(),
-            payload,
-        };
+        let error =
+            Message::Error { request_type, request, details: Dict::new(), error: uri.into(), payload };
         self.send(conn, &error, out);
     }
 

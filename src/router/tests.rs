@@ -21,14 +21,8 @@ struct Mesh {
 impl Mesh {
     fn new(n: usize) -> Mesh {
         let registry = Arc::new(Registry::new(Config::default().realms));
-        let shards = (0..n)
-            .map(|i| ShardRouter::new(i, n, registry.clone()))
-            .collect();
-        Mesh {
-            shards,
-            sent: Vec::new(),
-            closed: Vec::new(),
-        }
+        let shards = (0..n).map(|i| ShardRouter::new(i, n, registry.clone())).collect();
+        Mesh { shards, sent: Vec::new(), closed: Vec::new() }
     }
 
     /// Runs `f` on shard `shard`, then delivers every effect (peer messages recursively).
@@ -42,14 +36,11 @@ impl Mesh {
         for effect in out.effects {
             match effect {
                 Effect::Send(conn, frame) => {
-                    let message =
-                        codec::decode(Serializer::Json, frame).expect("router output decodes");
+                    let message = codec::decode(Serializer::Json, frame).expect("router output decodes");
                     self.sent.push((shard, conn, message));
                 }
                 Effect::Close(conn) => self.closed.push((shard, conn)),
-                Effect::Peer(to, message) => {
-                    self.run(to, |r, out| r.handle_peer(shard, message, out))
-                }
+                Effect::Peer(to, message) => self.run(to, |r, out| r.handle_peer(shard, message, out)),
             }
         }
     }
@@ -65,27 +56,14 @@ impl Mesh {
         roles.insert("subscriber".into(), Value::Dict(Dict::new()));
         let mut details = Dict::new();
         details.insert("roles".into(), Value::Dict(roles));
-        self.frame(
-            shard,
-            conn,
-            &Message::Hello {
-                realm: "realm1".into(),
-                details,
-            },
-        );
-        assert!(matches!(
-            self.take(shard, conn).as_slice(),
-            [Message::Welcome { .. }]
-        ));
+        self.frame(shard, conn, &Message::Hello { realm: "realm1".into(), details });
+        assert!(matches!(self.take(shard, conn).as_slice(), [Message::Welcome { .. }]));
         conn
     }
 
     /// Messages sent to (shard, conn) since the last call.
     fn take(&mut self, shard: usize, conn: ConnId) -> Vec<Message> {
-        let (mine, rest) = self
-            .sent
-            .drain(..)
-            .partition(|(s, c, _)| *s == shard && *c == conn);
+        let (mine, rest) = self.sent.drain(..).partition(|(s, c, _)| *s == shard && *c == conn);
         self.sent = rest;
         mine.into_iter().map(|(_, _, m)| m).collect()
     }
@@ -100,15 +78,7 @@ fn publication_crosses_shards_and_shares_the_subscription_id() {
     let mut mesh = Mesh::new(2);
     let (a, b, publisher) = (mesh.join(0), mesh.join(1), mesh.join(0));
     for (shard, conn) in [(0, a), (1, b)] {
-        mesh.frame(
-            shard,
-            conn,
-            &Message::Subscribe {
-                request: 1,
-                options: Dict::new(),
-                topic: "t".into(),
-            },
-        );
+        mesh.frame(shard, conn, &Message::Subscribe { request: 1, options: Dict::new(), topic: "t".into() });
     }
     let ids: Vec<_> = [(0, a), (1, b)]
         .iter()
@@ -118,30 +88,19 @@ fn publication_crosses_shards_and_shares_the_subscription_id() {
         })
         .collect();
     assert_eq!(ids[0], ids[1]);
-    let publish = Message::Publish {
-        request: 2,
-        options: Dict::new(),
-        topic: "t".into(),
-        payload: args("x"),
-    };
+    let publish =
+        Message::Publish { request: 2, options: Dict::new(), topic: "t".into(), payload: args("x") };
     mesh.frame(0, publisher, &publish);
     for (shard, conn) in [(0, a), (1, b)] {
         match mesh.take(shard, conn).as_slice() {
-            [Message::Event {
-                subscription,
-                payload,
-                ..
-            }] => {
+            [Message::Event { subscription, payload, .. }] => {
                 assert_eq!(*subscription, ids[0]);
                 assert_eq!(payload.to_values().unwrap().0, Some(vec![Value::from("x")]));
             }
             other => panic!("{other:?}"),
         }
     }
-    assert!(
-        mesh.take(0, publisher).is_empty(),
-        "publisher excluded, no acknowledgment asked"
-    );
+    assert!(mesh.take(0, publisher).is_empty(), "publisher excluded, no acknowledgment asked");
 }
 
 #[test]
@@ -150,11 +109,7 @@ fn registered_is_sent_after_every_shard_applied_it() {
     let callee = mesh.join(0);
     let caller = mesh.join(1);
     let mut out = Outbox::default();
-    let register = Message::Register {
-        request: 1,
-        options: Dict::new(),
-        procedure: "p".into(),
-    };
+    let register = Message::Register { request: 1, options: Dict::new(), procedure: "p".into() };
     let bytes = codec::encode_to_bytes(&register, Serializer::Json);
     mesh.shards[0].handle_frame(callee, bytes, &mut out);
     assert!(
@@ -162,30 +117,15 @@ fn registered_is_sent_after_every_shard_applied_it() {
         "no REGISTERED before the other shard acknowledged"
     );
     mesh.apply(0, out);
-    assert!(matches!(
-        mesh.take(0, callee).as_slice(),
-        [Message::Registered { request: 1, .. }]
-    ));
-    let call = Message::Call {
-        request: 7,
-        options: Dict::new(),
-        procedure: "p".into(),
-        payload: args("y"),
-    };
+    assert!(matches!(mesh.take(0, callee).as_slice(), [Message::Registered { request: 1, .. }]));
+    let call = Message::Call { request: 7, options: Dict::new(), procedure: "p".into(), payload: args("y") };
     mesh.frame(1, caller, &call);
     let Some(Message::Invocation { request, .. }) = mesh.take(0, callee).pop() else {
         panic!("no INVOCATION")
     };
-    let yield_ = Message::Yield {
-        request,
-        options: Dict::new(),
-        payload: args("z"),
-    };
+    let yield_ = Message::Yield { request, options: Dict::new(), payload: args("z") };
     mesh.frame(0, callee, &yield_);
-    assert!(matches!(
-        mesh.take(1, caller).as_slice(),
-        [Message::Result { request: 7, .. }]
-    ));
+    assert!(matches!(mesh.take(1, caller).as_slice(), [Message::Result { request: 7, .. }]));
 }
 
 #[test]
@@ -193,47 +133,25 @@ fn callee_leaving_cancels_pending_calls_on_other_shards() {
     let mut mesh = Mesh::new(2);
     let callee = mesh.join(0);
     let caller = mesh.join(1);
-    mesh.frame(
-        0,
-        callee,
-        &Message::Register {
-            request: 1,
-            options: Dict::new(),
-            procedure: "p".into(),
-        },
-    );
+    mesh.frame(0, callee, &Message::Register { request: 1, options: Dict::new(), procedure: "p".into() });
     mesh.take(0, callee);
     mesh.frame(
         1,
         caller,
-        &Message::Call {
-            request: 3,
-            options: Dict::new(),
-            procedure: "p".into(),
-            payload: args(""),
-        },
+        &Message::Call { request: 3, options: Dict::new(), procedure: "p".into(), payload: args("") },
     );
     mesh.run(0, |r, out| r.closed(callee, out));
     match mesh.take(1, caller).as_slice() {
-        [Message::Error {
-            request: 3, error, ..
-        }] => assert_eq!(error, uris::CANCELED),
+        [Message::Error { request: 3, error, .. }] => assert_eq!(error, uris::CANCELED),
         other => panic!("{other:?}"),
     }
     mesh.frame(
         1,
         caller,
-        &Message::Call {
-            request: 4,
-            options: Dict::new(),
-            procedure: "p".into(),
-            payload: args(""),
-        },
+        &Message::Call { request: 4, options: Dict::new(), procedure: "p".into(), payload: args("") },
     );
     match mesh.take(1, caller).as_slice() {
-        [Message::Error {
-            request: 4, error, ..
-        }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
+        [Message::Error { request: 4, error, .. }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
         other => panic!("{other:?}"),
     }
 }
@@ -242,9 +160,7 @@ fn callee_leaving_cancels_pending_calls_on_other_shards() {
 fn bad_frames_abort_and_close() {
     let mut mesh = Mesh::new(1);
     let conn = mesh.join(0);
-    mesh.run(0, |r, out| {
-        r.handle_frame(conn, Bytes::from_static(b"[1, 2"), out)
-    });
+    mesh.run(0, |r, out| r.handle_frame(conn, Bytes::from_static(b"[1, 2"), out));
     match mesh.take(0, conn).as_slice() {
         [Message::Abort { reason, .. }] => assert_eq!(reason, uris::PROTOCOL_VIOLATION),
         other => panic!("{other:?}"),
@@ -258,50 +174,25 @@ fn no_invocation_reaches_a_callee_before_its_registered() {
     let mut mesh = Mesh::new(2);
     let callee = mesh.join(0);
     let caller = mesh.join(0);
-    let register = Message::Register {
-        request: 1,
-        options: Dict::new(),
-        procedure: "p".into(),
-    };
+    let register = Message::Register { request: 1, options: Dict::new(), procedure: "p".into() };
     let mut held = Outbox::default();
     let bytes = codec::encode_to_bytes(&register, Serializer::Json);
     mesh.shards[0].handle_frame(callee, bytes, &mut held);
-    let call = Message::Call {
-        request: 2,
-        options: Dict::new(),
-        procedure: "p".into(),
-        payload: args(""),
-    };
+    let call = Message::Call { request: 2, options: Dict::new(), procedure: "p".into(), payload: args("") };
     mesh.frame(0, caller, &call);
-    assert!(
-        mesh.take(0, callee).is_empty(),
-        "no INVOCATION before REGISTERED"
-    );
+    assert!(mesh.take(0, callee).is_empty(), "no INVOCATION before REGISTERED");
     match mesh.take(0, caller).as_slice() {
-        [Message::Error {
-            request: 2, error, ..
-        }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
+        [Message::Error { request: 2, error, .. }] => assert_eq!(error, uris::NO_SUCH_PROCEDURE),
         other => panic!("{other:?}"),
     }
     mesh.apply(0, held);
-    assert!(matches!(
-        mesh.take(0, callee).as_slice(),
-        [Message::Registered { .. }]
-    ));
+    assert!(matches!(mesh.take(0, callee).as_slice(), [Message::Registered { .. }]));
     mesh.frame(
         0,
         caller,
-        &Message::Call {
-            request: 3,
-            options: Dict::new(),
-            procedure: "p".into(),
-            payload: args(""),
-        },
+        &Message::Call { request: 3, options: Dict::new(), procedure: "p".into(), payload: args("") },
     );
-    assert!(matches!(
-        mesh.take(0, callee).as_slice(),
-        [Message::Invocation { .. }]
-    ));
+    assert!(matches!(mesh.take(0, callee).as_slice(), [Message::Invocation { .. }]));
 }
 
 #[test]
@@ -311,37 +202,22 @@ fn a_late_registration_broadcast_does_not_hide_the_new_holder() {
     let second = mesh.join(1);
     let caller = mesh.join(1);
     // `first` registers and leaves while its broadcasts to shard 1 are still in flight.
-    let register = |request| Message::Register {
-        request,
-        options: Dict::new(),
-        procedure: "p".into(),
-    };
+    let register = |request| Message::Register { request, options: Dict::new(), procedure: "p".into() };
     let mut in_flight = Outbox::default();
     let bytes = codec::encode_to_bytes(&register(1), Serializer::Json);
     mesh.shards[0].handle_frame(first, bytes, &mut in_flight);
     mesh.shards[0].closed(first, &mut in_flight);
     // `second` claims the procedure meanwhile, and then the stale broadcasts arrive.
     mesh.frame(1, second, &register(1));
-    assert!(matches!(
-        mesh.take(1, second).as_slice(),
-        [Message::Registered { .. }]
-    ));
+    assert!(matches!(mesh.take(1, second).as_slice(), [Message::Registered { .. }]));
     mesh.apply(0, in_flight);
     mesh.frame(
         1,
         caller,
-        &Message::Call {
-            request: 5,
-            options: Dict::new(),
-            procedure: "p".into(),
-            payload: args(""),
-        },
+        &Message::Call { request: 5, options: Dict::new(), procedure: "p".into(), payload: args("") },
     );
     assert!(
-        matches!(
-            mesh.take(1, second).as_slice(),
-            [Message::Invocation { .. }]
-        ),
+        matches!(mesh.take(1, second).as_slice(), [Message::Invocation { .. }]),
         "the call reaches the new holder"
     );
 }

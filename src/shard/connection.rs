@@ -45,8 +45,7 @@ where
         Ok(Err(e)) => return debug!(shard = core.shard, error = %e, "transport handshake failed"),
         Err(_) => return debug!(shard = core.shard, "transport handshake timed out"),
     };
-    let (framing, serializer, max_outbound) =
-        (accepted.framing, accepted.serializer, accepted.max_outbound);
+    let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
     let outbound = Rc::new(Outbound::default());
     let conn = core.open(serializer, outbound.clone());
@@ -92,22 +91,15 @@ where
         }
         let start = buf.len();
         buf.resize(start + chunk, 0);
-        let read = futures_lite::future::or(
-            async { Some(reader.read(&mut buf[start..]).await) },
-            async {
-                outbound.finished.wait().await;
-                None
-            },
-        )
+        let read = futures_lite::future::or(async { Some(reader.read(&mut buf[start..]).await) }, async {
+            outbound.finished.wait().await;
+            None
+        })
         .await;
         match read {
             Some(Ok(n)) if n > 0 => {
                 buf.truncate(start + n);
-                chunk = if n == chunk {
-                    (chunk * 2).min(READ_CHUNK_MAX)
-                } else {
-                    READ_CHUNK_MIN
-                };
+                chunk = if n == chunk { (chunk * 2).min(READ_CHUNK_MAX) } else { READ_CHUNK_MIN };
             }
             _ => break,
         }

@@ -45,11 +45,7 @@ impl ShardCore {
     }
 
     /// Registers a connection's outbound side with the router; returns its id.
-    pub fn open(
-        &self,
-        serializer: crate::wamp::codec::Serializer,
-        outbound: Rc<Outbound>,
-    ) -> ConnId {
+    pub fn open(&self, serializer: crate::wamp::codec::Serializer, outbound: Rc<Outbound>) -> ConnId {
         let conn = self.router.borrow_mut().open(serializer);
         self.conns.borrow_mut().insert(conn, outbound);
         self.live_connections.set(self.live_connections.get() + 1);

@@ -36,10 +36,7 @@ pub enum BoundAddr {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot bind endpoint {endpoint}: {source}")]
-    Bind {
-        endpoint: String,
-        source: std::io::Error,
-    },
+    Bind { endpoint: String, source: std::io::Error },
     #[error("cannot start shard executors: {0}")]
     Executor(String),
 }
@@ -69,22 +66,15 @@ impl RouterHandle {
             Ok(set) => set.into_iter().map(|l| l.cpu).collect(),
             Err(_) => Vec::new(),
         };
-        let shards = config.cores.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+        let shards = config
+            .cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let mut per_shard: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
         let mut endpoints = Vec::new();
         for (index, endpoint) in config.endpoints.iter().enumerate() {
             if let Some(addr) = endpoint.listen {
-                let (listeners, bound) =
-                    listener::bind_tcp(addr, shards, config.limits.listen_backlog).map_err(
-                        |source| StartError::Bind {
-                            endpoint: addr.to_string(),
-                            source,
-                        },
-                    )?;
+                let (listeners, bound) = listener::bind_tcp(addr, shards, config.limits.listen_backlog)
+                    .map_err(|source| StartError::Bind { endpoint: addr.to_string(), source })?;
                 for (shard, l) in listeners.into_iter().enumerate() {
                     per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind));
                 }
@@ -124,21 +114,12 @@ impl RouterHandle {
             handles.push(handle);
         }
         drop(ready_tx);
-        let router = RouterHandle {
-            endpoints,
-            registry,
-            stop,
-            shards: handles,
-        };
+        let router = RouterHandle { endpoints, registry, stop, shards: handles };
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(StartError::Executor(e)),
-                Err(_) => {
-                    return Err(StartError::Executor(
-                        "a shard exited during start-up".into(),
-                    ))
-                }
+                Err(_) => return Err(StartError::Executor("a shard exited during start-up".into())),
             }
         }
         for endpoint in &router.endpoints {
@@ -211,16 +192,7 @@ struct ShardContext {
 }
 
 async fn run_shard(context: ShardContext) {
-    let ShardContext {
-        shard,
-        shards,
-        registry,
-        limits,
-        mesh,
-        listeners,
-        stop,
-        ready,
-    } = context;
+    let ShardContext { shard, shards, registry, limits, mesh, listeners, stop, ready } = context;
     let (senders, mut receivers) = match mesh.join().await {
         Ok(pair) => pair,
         Err(e) => {
@@ -259,9 +231,7 @@ async fn run_shard(context: ShardContext) {
                 // takes it over and closes it on drop. glommio offers no safe constructor from a socket
                 // configured elsewhere (backlog, SO_REUSEPORT on every shard's socket before any listens).
                 let l = unsafe {
-                    <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(
-                        l.into_raw_fd(),
-                    )
+                    <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(l.into_raw_fd())
                 };
                 glommio::spawn_local(accept_tcp(core.clone(), l, kind)).detach();
             }
@@ -314,11 +284,7 @@ async fn accept_tcp(core: Rc<ShardCore>, listener: glommio::net::TcpListener, ki
     }
 }
 
-async fn accept_unix(
-    core: Rc<ShardCore>,
-    listener: glommio::net::UnixListener,
-    kind: EndpointKind,
-) {
+async fn accept_unix(core: Rc<ShardCore>, listener: glommio::net::UnixListener, kind: EndpointKind) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             core.stopping.wait().await;

@@ -46,10 +46,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
             match item {
                 // The peer announced it cannot take more (RawSocket max length): never send a broken frame.
                 OutFrame::Message(message) if message.len() > max_outbound => {
-                    warn!(
-                        len = message.len(),
-                        max_outbound, "message larger than the peer accepts; dropped"
-                    );
+                    warn!(len = message.len(), max_outbound, "message larger than the peer accepts; dropped");
                 }
                 OutFrame::Message(message) => {
                     transport::encode_message(framing, serializer, &message, &mut batch)

@@ -15,11 +15,7 @@ pub struct Queue<T> {
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
-        Queue {
-            items: RefCell::new(VecDeque::new()),
-            waker: Cell::new(None),
-            closed: Cell::new(false),
-        }
+        Queue { items: RefCell::new(VecDeque::new()), waker: Cell::new(None), closed: Cell::new(false) }
     }
 }
 

@@ -63,9 +63,7 @@ async fn read_some<S: AsyncRead + Unpin>(
     buf.truncate(start + n);
     match n {
         0 if buf.is_empty() => Err(TransportError::Closed),
-        0 => Err(TransportError::Handshake(
-            "peer closed the connection during the handshake".into(),
-        )),
+        0 => Err(TransportError::Handshake("peer closed the connection during the handshake".into())),
         _ => Ok(()),
     }
 }
@@ -100,12 +98,7 @@ async fn rawsocket_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let request = [buf[0], buf[1], buf[2], buf[3]];
     match rawsocket::parse_client_handshake(request) {
         Ok(hello) => {
-            stream
-                .write_all(&rawsocket::success_reply(
-                    hello.serializer,
-                    limits.max_message_size,
-                ))
-                .await?;
+            stream.write_all(&rawsocket::success_reply(hello.serializer, limits.max_message_size)).await?;
             stream.flush().await?;
             buf.advance(4);
             Ok(Accepted {
@@ -123,9 +116,7 @@ async fn rawsocket_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             let why = code.describe();
             tracing::debug!(?request, "refusing RawSocket handshake: {why}");
             refuse(stream, &rawsocket::error_reply(code)).await?;
-            Err(TransportError::Handshake(format!(
-                "RawSocket handshake refused: {why}"
-            )))
+            Err(TransportError::Handshake(format!("RawSocket handshake refused: {why}")))
         }
     }
 }
@@ -150,10 +141,7 @@ async fn websocket_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(None) => {
                 // parse_request refuses once max_handshake_size bytes are in, so this is bounded.
-                let room = limits
-                    .max_handshake_size
-                    .saturating_sub(buf.len())
-                    .clamp(1, READ_CHUNK);
+                let room = limits.max_handshake_size.saturating_sub(buf.len()).clamp(1, READ_CHUNK);
                 read_some(stream, buf, room).await?;
             }
             Err(rejection) => return Err(reject(stream, rejection).await),
@@ -162,10 +150,7 @@ async fn websocket_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn reject<S: AsyncWrite + Unpin>(stream: &mut S, rejection: Rejection) -> TransportError {
-    tracing::debug!(
-        status = rejection.status(),
-        "refusing WebSocket upgrade: {rejection}"
-    );
+    tracing::debug!(status = rejection.status(), "refusing WebSocket upgrade: {rejection}");
     match refuse(stream, &rejection.response()).await {
         Ok(()) => TransportError::Handshake(format!(
             "WebSocket upgrade refused ({}): {rejection}",
@@ -187,9 +172,7 @@ mod tests {
     use tungstenite::http::HeaderValue;
 
     use super::*;
-    use crate::transport::{
-        encode_close, encode_message, encode_pong, message_header, Decoder, Incoming,
-    };
+    use crate::transport::{encode_close, encode_message, encode_pong, message_header, Decoder, Incoming};
     use crate::wamp::codec::Serializer;
 
     /// Runs `server` on the first connection accepted by a glommio executor while `client` runs on a std
@@ -213,11 +196,7 @@ mod tests {
             .unwrap();
     }
 
-    async fn next_incoming(
-        stream: &mut TcpStream,
-        buf: &mut BytesMut,
-        decoder: &mut Decoder,
-    ) -> Incoming {
+    async fn next_incoming(stream: &mut TcpStream, buf: &mut BytesMut, decoder: &mut Decoder) -> Incoming {
         loop {
             if let Some(item) = decoder.decode(buf).unwrap() {
                 return item;
@@ -245,8 +224,7 @@ mod tests {
     ) -> tungstenite::handshake::client::Request {
         let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
         if let Some(p) = protocols {
-            req.headers_mut()
-                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
+            req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
         }
         req
     }
@@ -257,9 +235,7 @@ mod tests {
             |mut stream| async move {
                 let limits = TransportLimits::default();
                 let mut buf = BytesMut::new();
-                let acc = handshake(&mut stream, &mut buf, true, Framing::RawSocket, &limits)
-                    .await
-                    .unwrap();
+                let acc = handshake(&mut stream, &mut buf, true, Framing::RawSocket, &limits).await.unwrap();
                 assert_eq!(acc.framing, Framing::WebSocket);
                 assert_eq!(acc.serializer, Serializer::MsgPack);
                 assert_eq!(acc.max_outbound, usize::MAX);
@@ -276,9 +252,7 @@ mod tests {
                             stream.write_all(&m).await.unwrap();
                             continue;
                         }
-                        Incoming::Message(m) => {
-                            encode_message(acc.framing, acc.serializer, &m, &mut out)
-                        }
+                        Incoming::Message(m) => encode_message(acc.framing, acc.serializer, &m, &mut out),
                         Incoming::Ping(p) => encode_pong(acc.framing, &p, &mut out),
                         Incoming::Pong(_) => continue,
                         Incoming::Close { code, .. } => {
@@ -300,23 +274,15 @@ mod tests {
                 let (mut ws, resp) = tungstenite::client(req, tcp).unwrap();
                 assert_eq!(resp.headers()["sec-websocket-protocol"], "wamp.2.msgpack");
 
-                ws.send(Message::Binary(vec![0x93, 0x01, 0xa1, 0x61]))
-                    .unwrap();
-                assert_eq!(
-                    ws.read().unwrap(),
-                    Message::Binary(vec![0x93, 0x01, 0xa1, 0x61])
-                );
+                ws.send(Message::Binary(vec![0x93, 0x01, 0xa1, 0x61])).unwrap();
+                assert_eq!(ws.read().unwrap(), Message::Binary(vec![0x93, 0x01, 0xa1, 0x61]));
                 let big: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
                 ws.send(Message::Binary(big.clone())).unwrap();
                 assert_eq!(ws.read().unwrap(), Message::Binary(big));
                 ws.send(Message::Ping(b"are you there".to_vec())).unwrap();
                 assert_eq!(ws.read().unwrap(), Message::Pong(b"are you there".to_vec()));
 
-                ws.close(Some(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "done".into(),
-                }))
-                .unwrap();
+                ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "done".into() })).unwrap();
                 loop {
                     match ws.read() {
                         Ok(Message::Close(Some(frame))) => assert_eq!(frame.reason, "bye"),
@@ -335,14 +301,11 @@ mod tests {
             |mut stream| async move {
                 let limits = TransportLimits::default();
                 let mut buf = BytesMut::new();
-                let acc = handshake(&mut stream, &mut buf, false, Framing::WebSocket, &limits)
-                    .await
-                    .unwrap();
+                let acc = handshake(&mut stream, &mut buf, false, Framing::WebSocket, &limits).await.unwrap();
                 assert_eq!(acc.serializer, Serializer::Json);
                 assert_eq!(acc.ws_path.as_deref(), Some("/"));
                 let mut decoder = Decoder::new(acc.framing, limits.max_message_size);
-                let Incoming::Message(m) = next_incoming(&mut stream, &mut buf, &mut decoder).await
-                else {
+                let Incoming::Message(m) = next_incoming(&mut stream, &mut buf, &mut decoder).await else {
                     panic!("expected a message");
                 };
                 let mut out = BytesMut::new();
@@ -366,14 +329,9 @@ mod tests {
         run(
             |mut stream| async move {
                 let mut buf = BytesMut::new();
-                let r = handshake(
-                    &mut stream,
-                    &mut buf,
-                    true,
-                    Framing::WebSocket,
-                    &TransportLimits::default(),
-                )
-                .await;
+                let r =
+                    handshake(&mut stream, &mut buf, true, Framing::WebSocket, &TransportLimits::default())
+                        .await;
                 assert!(matches!(r, Err(TransportError::Handshake(_))), "{r:?}");
             },
             |addr| {
@@ -381,12 +339,8 @@ mod tests {
                 match tungstenite::client(ws_client(addr, "/ws", None), tcp) {
                     Err(HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
                         assert_eq!(resp.status(), 400);
-                        let body =
-                            String::from_utf8(resp.body().clone().unwrap_or_default()).unwrap();
-                        assert!(
-                            body.contains("wamp.2.json, wamp.2.msgpack, wamp.2.cbor"),
-                            "{body}"
-                        );
+                        let body = String::from_utf8(resp.body().clone().unwrap_or_default()).unwrap();
+                        assert!(body.contains("wamp.2.json, wamp.2.msgpack, wamp.2.cbor"), "{body}");
                     }
                     Err(e) => panic!("{e:?}"),
                     Ok(_) => panic!("upgrade without a subprotocol must be refused"),
@@ -400,22 +354,14 @@ mod tests {
         run(
             |mut stream| async move {
                 let mut buf = BytesMut::new();
-                let r = handshake(
-                    &mut stream,
-                    &mut buf,
-                    true,
-                    Framing::WebSocket,
-                    &TransportLimits::default(),
-                )
-                .await;
+                let r =
+                    handshake(&mut stream, &mut buf, true, Framing::WebSocket, &TransportLimits::default())
+                        .await;
                 assert!(matches!(r, Err(TransportError::Handshake(_))), "{r:?}");
             },
             |addr| {
                 let resp = read_response(addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-                assert!(
-                    resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
-                    "{resp}"
-                );
+                assert!(resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{resp}");
                 assert!(resp.contains("WebSocket client"), "{resp}");
             },
         );
@@ -426,14 +372,9 @@ mod tests {
         run(
             |mut stream| async move {
                 let mut buf = BytesMut::new();
-                let r = handshake(
-                    &mut stream,
-                    &mut buf,
-                    false,
-                    Framing::WebSocket,
-                    &TransportLimits::default(),
-                )
-                .await;
+                let r =
+                    handshake(&mut stream, &mut buf, false, Framing::WebSocket, &TransportLimits::default())
+                        .await;
                 assert!(matches!(r, Err(TransportError::Handshake(_))), "{r:?}");
             },
             |addr| {
@@ -452,10 +393,7 @@ mod tests {
     fn oversized_upgrade_request_gets_431() {
         run(
             |mut stream| async move {
-                let limits = TransportLimits {
-                    max_handshake_size: 1024,
-                    ..TransportLimits::default()
-                };
+                let limits = TransportLimits { max_handshake_size: 1024, ..TransportLimits::default() };
                 let mut buf = BytesMut::new();
                 let r = handshake(&mut stream, &mut buf, true, Framing::WebSocket, &limits).await;
                 assert!(matches!(r, Err(TransportError::Handshake(_))), "{r:?}");
@@ -473,14 +411,9 @@ mod tests {
     fn rawsocket_handshake_and_frames() {
         run(
             |mut stream| async move {
-                let limits = TransportLimits {
-                    max_message_size: 1 << 20,
-                    ..TransportLimits::default()
-                };
+                let limits = TransportLimits { max_message_size: 1 << 20, ..TransportLimits::default() };
                 let mut buf = BytesMut::new();
-                let acc = handshake(&mut stream, &mut buf, true, Framing::WebSocket, &limits)
-                    .await
-                    .unwrap();
+                let acc = handshake(&mut stream, &mut buf, true, Framing::WebSocket, &limits).await.unwrap();
                 assert_eq!(acc.framing, Framing::RawSocket);
                 assert_eq!(acc.serializer, Serializer::Cbor);
                 assert_eq!(acc.max_outbound, 1 << 16);
@@ -489,9 +422,7 @@ mod tests {
                 let mut out = BytesMut::new();
                 for _ in 0..2 {
                     match next_incoming(&mut stream, &mut buf, &mut decoder).await {
-                        Incoming::Message(m) => {
-                            encode_message(acc.framing, acc.serializer, &m, &mut out)
-                        }
+                        Incoming::Message(m) => encode_message(acc.framing, acc.serializer, &m, &mut out),
                         Incoming::Ping(p) => encode_pong(acc.framing, &p, &mut out),
                         other => panic!("{other:?}"),
                     }
@@ -510,20 +441,16 @@ mod tests {
                 assert_eq!(reply, [0x7F, 0xB3, 0, 0]);
                 let mut frames = [0u8; 13];
                 tcp.read_exact(&mut frames).unwrap();
-                assert_eq!(
-                    frames,
-                    [0, 0, 0, 3, 0x81, 0x01, 0x02, 2, 0, 0, 2, b'h', b'i']
-                );
+                assert_eq!(frames, [0, 0, 0, 3, 0x81, 0x01, 0x02, 2, 0, 0, 2, b'h', b'i']);
             },
         );
     }
 
     #[test]
     fn rawsocket_refusals() {
-        for (request, reply) in [
-            ([0x7F, 0xF5, 0, 0], [0x7F, 0x10, 0, 0]),
-            ([0x7F, 0xF1, 0, 1], [0x7F, 0x30, 0, 0]),
-        ] {
+        for (request, reply) in
+            [([0x7F, 0xF5, 0, 0], [0x7F, 0x10, 0, 0]), ([0x7F, 0xF1, 0, 1], [0x7F, 0x30, 0, 0])]
+        {
             run(
                 |mut stream| async move {
                     let mut buf = BytesMut::new();
@@ -553,14 +480,9 @@ mod tests {
         run(
             |mut stream| async move {
                 let mut buf = BytesMut::new();
-                let r = handshake(
-                    &mut stream,
-                    &mut buf,
-                    false,
-                    Framing::RawSocket,
-                    &TransportLimits::default(),
-                )
-                .await;
+                let r =
+                    handshake(&mut stream, &mut buf, false, Framing::RawSocket, &TransportLimits::default())
+                        .await;
                 assert!(matches!(r, Err(TransportError::Handshake(_))), "{r:?}");
             },
             |addr| {
@@ -579,14 +501,9 @@ mod tests {
         run(
             |mut stream| async move {
                 let mut buf = BytesMut::new();
-                let r = handshake(
-                    &mut stream,
-                    &mut buf,
-                    true,
-                    Framing::WebSocket,
-                    &TransportLimits::default(),
-                )
-                .await;
+                let r =
+                    handshake(&mut stream, &mut buf, true, Framing::WebSocket, &TransportLimits::default())
+                        .await;
                 assert!(matches!(r, Err(TransportError::Closed)), "{r:?}");
             },
             |addr| drop(std::net::TcpStream::connect(addr).unwrap()),

@@ -27,10 +27,7 @@ pub struct TransportLimits {
 
 impl Default for TransportLimits {
     fn default() -> TransportLimits {
-        TransportLimits {
-            max_message_size: 16 << 20,
-            max_handshake_size: 16 << 10,
-        }
+        TransportLimits { max_message_size: 16 << 20, max_handshake_size: 16 << 10 }
     }
 }
 
@@ -116,9 +113,7 @@ impl Decoder {
     pub fn new(framing: Framing, max_message_size: usize) -> Decoder {
         let inner = match framing {
             Framing::RawSocket => DecoderKind::Raw(rawsocket::FrameDecoder::new(max_message_size)),
-            Framing::WebSocket => {
-                DecoderKind::Ws(websocket::frame::FrameDecoder::new(max_message_size))
-            }
+            Framing::WebSocket => DecoderKind::Ws(websocket::frame::FrameDecoder::new(max_message_size)),
         };
         Decoder { inner }
     }
@@ -164,9 +159,7 @@ pub fn message_header(framing: Framing, serializer: Serializer, len: usize, out:
 pub fn encode_pong(framing: Framing, payload: &[u8], out: &mut BytesMut) {
     match framing {
         Framing::RawSocket => rawsocket::encode_frame(rawsocket::FrameType::Pong, payload, out),
-        Framing::WebSocket => {
-            websocket::frame::encode_control(websocket::frame::OpCode::Pong, payload, out)
-        }
+        Framing::WebSocket => websocket::frame::encode_control(websocket::frame::OpCode::Pong, payload, out),
     }
 }
 
@@ -174,9 +167,7 @@ pub fn encode_pong(framing: Framing, payload: &[u8], out: &mut BytesMut) {
 pub fn encode_ping(framing: Framing, payload: &[u8], out: &mut BytesMut) {
     match framing {
         Framing::RawSocket => rawsocket::encode_frame(rawsocket::FrameType::Ping, payload, out),
-        Framing::WebSocket => {
-            websocket::frame::encode_control(websocket::frame::OpCode::Ping, payload, out)
-        }
+        Framing::WebSocket => websocket::frame::encode_control(websocket::frame::OpCode::Ping, payload, out),
     }
 }
 

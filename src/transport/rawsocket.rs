@@ -64,10 +64,7 @@ pub fn parse_client_handshake(req: [u8; 4]) -> Result<ClientHello, Refusal> {
     }
     let serializer = Serializer::from_rawsocket_id(req[1] & 0x0F)
         .ok_or(Refusal::Reply(ErrorCode::SerializerUnsupported))?;
-    Ok(ClientHello {
-        serializer,
-        max_len: 1 << (9 + (req[1] >> 4)),
-    })
+    Ok(ClientHello { serializer, max_len: 1 << (9 + (req[1] >> 4)) })
 }
 
 /// The max-length exponent field (0..=15) advertising `max_message_size`: rounded down to a power of two
@@ -85,12 +82,7 @@ pub fn advertised_max_len(max_message_size: usize) -> usize {
 
 /// The router's success reply: echoes the serializer and advertises our max length.
 pub fn success_reply(serializer: Serializer, max_message_size: usize) -> [u8; 4] {
-    [
-        MAGIC,
-        (max_len_exponent(max_message_size) << 4) | serializer.rawsocket_id(),
-        0,
-        0,
-    ]
+    [MAGIC, (max_len_exponent(max_message_size) << 4) | serializer.rawsocket_id(), 0, 0]
 }
 
 /// The router's error reply.
@@ -134,9 +126,7 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// Enforces the limit advertised for `max_message_size` on every frame (pings included).
     pub fn new(max_message_size: usize) -> FrameDecoder {
-        FrameDecoder {
-            limit: advertised_max_len(max_message_size),
-        }
+        FrameDecoder { limit: advertised_max_len(max_message_size) }
     }
 
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, TransportError> {
@@ -154,21 +144,14 @@ impl FrameDecoder {
         } else if low == 0 {
             MAX_MAX_LEN
         } else {
-            return Err(TransportError::Protocol(
-                "RawSocket frame length exceeds 2^24".into(),
-            ));
+            return Err(TransportError::Protocol("RawSocket frame length exceeds 2^24".into()));
         };
         let ty = b0 & 0x07;
         if ty > FrameType::Pong as u8 {
-            return Err(TransportError::Protocol(format!(
-                "reserved RawSocket frame type {ty}"
-            )));
+            return Err(TransportError::Protocol(format!("reserved RawSocket frame type {ty}")));
         }
         if len > self.limit {
-            return Err(TransportError::TooBig {
-                size: len,
-                limit: self.limit,
-            });
+            return Err(TransportError::TooBig { size: len, limit: self.limit });
         }
         if buf.len() < 4 + len {
             buf.reserve(4 + len - buf.len());
@@ -189,10 +172,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn decode_all(
-        d: &mut FrameDecoder,
-        buf: &mut BytesMut,
-    ) -> Result<Vec<Incoming>, TransportError> {
+    fn decode_all(d: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Incoming>, TransportError> {
         let mut out = Vec::new();
         while let Some(item) = d.decode(buf)? {
             out.push(item);
@@ -204,8 +184,7 @@ mod tests {
     fn handshake_ok_for_each_serializer_and_length() {
         for ser in Serializer::ALL {
             for exp in 0..16u8 {
-                let hello =
-                    parse_client_handshake([0x7F, (exp << 4) | ser.rawsocket_id(), 0, 0]).unwrap();
+                let hello = parse_client_handshake([0x7F, (exp << 4) | ser.rawsocket_id(), 0, 0]).unwrap();
                 assert_eq!(hello.serializer, ser);
                 assert_eq!(hello.max_len, 1usize << (9 + exp));
             }
@@ -215,10 +194,7 @@ mod tests {
     #[test]
     fn handshake_not_rawsocket() {
         assert_eq!(parse_client_handshake(*b"GET "), Err(Refusal::NotRawSocket));
-        assert_eq!(
-            parse_client_handshake([0x7E, 0xF1, 0, 0]),
-            Err(Refusal::NotRawSocket)
-        );
+        assert_eq!(parse_client_handshake([0x7E, 0xF1, 0, 0]), Err(Refusal::NotRawSocket));
     }
 
     #[test]
@@ -234,38 +210,19 @@ mod tests {
 
     #[test]
     fn handshake_reserved_bits() {
-        for req in [
-            [0x7F, 0xF1, 1, 0],
-            [0x7F, 0xF1, 0, 0x80],
-            [0x7F, 0x01, 0xFF, 0xFF],
-        ] {
-            assert_eq!(
-                parse_client_handshake(req),
-                Err(Refusal::Reply(ErrorCode::ReservedBits))
-            );
+        for req in [[0x7F, 0xF1, 1, 0], [0x7F, 0xF1, 0, 0x80], [0x7F, 0x01, 0xFF, 0xFF]] {
+            assert_eq!(parse_client_handshake(req), Err(Refusal::Reply(ErrorCode::ReservedBits)));
         }
     }
 
     #[test]
     fn replies() {
-        assert_eq!(
-            error_reply(ErrorCode::SerializerUnsupported),
-            [0x7F, 0x10, 0, 0]
-        );
-        assert_eq!(
-            error_reply(ErrorCode::MaxLenUnacceptable),
-            [0x7F, 0x20, 0, 0]
-        );
+        assert_eq!(error_reply(ErrorCode::SerializerUnsupported), [0x7F, 0x10, 0, 0]);
+        assert_eq!(error_reply(ErrorCode::MaxLenUnacceptable), [0x7F, 0x20, 0, 0]);
         assert_eq!(error_reply(ErrorCode::ReservedBits), [0x7F, 0x30, 0, 0]);
         assert_eq!(error_reply(ErrorCode::MaxConnections), [0x7F, 0x40, 0, 0]);
-        assert_eq!(
-            success_reply(Serializer::Json, 16 << 20),
-            [0x7F, 0xF1, 0, 0]
-        );
-        assert_eq!(
-            success_reply(Serializer::MsgPack, 1 << 20),
-            [0x7F, 0xB2, 0, 0]
-        );
+        assert_eq!(success_reply(Serializer::Json, 16 << 20), [0x7F, 0xF1, 0, 0]);
+        assert_eq!(success_reply(Serializer::MsgPack, 1 << 20), [0x7F, 0xB2, 0, 0]);
         assert_eq!(success_reply(Serializer::Cbor, 512), [0x7F, 0x03, 0, 0]);
     }
 
@@ -334,17 +291,11 @@ mod tests {
         let mut d = FrameDecoder::new(1 << 20);
         for b0 in [0x10u8, 0x80, 0xF0] {
             let mut buf = BytesMut::from(&[b0, 0, 0, 1, 0][..]);
-            assert!(
-                matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))),
-                "b0 {b0:#x}"
-            );
+            assert!(matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))), "b0 {b0:#x}");
         }
         for ty in 3u8..8 {
             let mut buf = BytesMut::from(&[ty, 0, 0, 0][..]);
-            assert!(
-                matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))),
-                "type {ty}"
-            );
+            assert!(matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))), "type {ty}");
         }
     }
 
@@ -354,18 +305,12 @@ mod tests {
         // 1025 bytes announced, no body present: rejected without buffering.
         let mut buf = BytesMut::from(&[0u8, 0, 0x04, 0x01][..]);
         match d.decode(&mut buf) {
-            Err(TransportError::TooBig {
-                size: 1025,
-                limit: 1024,
-            }) => {}
+            Err(TransportError::TooBig { size: 1025, limit: 1024 }) => {}
             other => panic!("{other:?}"),
         }
         // Pings are limited too.
         let mut buf = BytesMut::from(&[1u8, 0xFF, 0xFF, 0xFF][..]);
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::TooBig { .. })
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::TooBig { .. })));
         // Exactly at the limit is fine.
         let mut buf = BytesMut::new();
         encode_frame(FrameType::Message, &[1u8; 1024], &mut buf);
@@ -376,13 +321,7 @@ mod tests {
     fn limit_is_the_advertised_power_of_two() {
         let mut d = FrameDecoder::new(1500);
         let mut buf = BytesMut::from(&[0u8, 0, 0x04, 0x01][..]);
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::TooBig {
-                size: 1025,
-                limit: 1024
-            })
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::TooBig { size: 1025, limit: 1024 })));
     }
 
     #[test]
@@ -397,26 +336,15 @@ mod tests {
         let mut d = FrameDecoder::new(MAX_MAX_LEN);
         let mut buf = BytesMut::new();
         encode_frame(FrameType::Message, &vec![9u8; MAX_MAX_LEN], &mut buf);
-        assert!(
-            matches!(d.decode(&mut buf), Ok(Some(Incoming::Message(m))) if m.len() == MAX_MAX_LEN)
-        );
+        assert!(matches!(d.decode(&mut buf), Ok(Some(Incoming::Message(m))) if m.len() == MAX_MAX_LEN));
 
         // X set together with other length bits would be more than 2^24.
         let mut buf = BytesMut::from(&[0x08u8, 0, 0, 1][..]);
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::Protocol(_))
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))));
         // A 2^24 frame against a smaller limit.
         let mut d = FrameDecoder::new(1 << 20);
         let mut buf = BytesMut::from(&[0x08u8, 0, 0, 0][..]);
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::TooBig {
-                size: MAX_MAX_LEN,
-                ..
-            })
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::TooBig { size: MAX_MAX_LEN, .. })));
     }
 
     #[test]

@@ -17,11 +17,7 @@ pub struct SessionScopeIds {
 
 impl SessionScopeIds {
     pub fn next_id(&mut self) -> Id {
-        self.last = if self.last >= MAX_ID {
-            1
-        } else {
-            self.last + 1
-        };
+        self.last = if self.last >= MAX_ID { 1 } else { self.last + 1 };
         self.last
     }
 }

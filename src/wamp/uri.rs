@@ -31,9 +31,7 @@ fn check_components(uri: &str, check: UriCheck, allow_empty: bool) -> bool {
             return allow_empty;
         }
         match check {
-            UriCheck::Strict => c
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            UriCheck::Strict => c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch == '#'),
         }
     })

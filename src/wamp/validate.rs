@@ -43,45 +43,32 @@ impl Rule {
             Rule::PositiveInt => value.as_u64().is_some_and(|n| n >= 1),
             Rule::Id => is_id(value),
             Rule::Dict => matches!(value, Value::Dict(_)),
-            Rule::StrList => value
-                .as_list()
-                .is_some_and(|l| l.iter().all(|v| matches!(v, Value::Str(_)))),
+            Rule::StrList => value.as_list().is_some_and(|l| l.iter().all(|v| matches!(v, Value::Str(_)))),
             Rule::IdList => value.as_list().is_some_and(|l| l.iter().all(is_id)),
             Rule::ForwardFor => value.as_list().is_some_and(|hops| {
                 hops.iter().all(|hop| {
                     hop.as_dict().is_some_and(|hop| {
                         hop.get("session").is_some_and(is_id)
-                            && hop
-                                .get("authid")
-                                .is_some_and(|v| matches!(v, Value::Str(_)))
-                            && hop
-                                .get("authrole")
-                                .is_some_and(|v| matches!(v, Value::Str(_)))
+                            && hop.get("authid").is_some_and(|v| matches!(v, Value::Str(_)))
+                            && hop.get("authrole").is_some_and(|v| matches!(v, Value::Str(_)))
                     })
                 })
             }),
             Rule::Roles => value.as_dict().is_some_and(|roles| {
                 roles.values().all(|role| {
-                    role.as_dict().is_some_and(|role| {
-                        role.get("features")
-                            .is_none_or(|f| matches!(f, Value::Dict(_)))
-                    })
+                    role.as_dict()
+                        .is_some_and(|role| role.get("features").is_none_or(|f| matches!(f, Value::Dict(_))))
                 })
             }),
             Rule::OneOf(allowed) => value.as_str().is_some_and(|s| allowed.contains(&s)),
-            Rule::Identifier(standard) => value
-                .as_str()
-                .is_some_and(|s| standard.contains(&s) || is_custom_identifier(s)),
+            Rule::Identifier(standard) => {
+                value.as_str().is_some_and(|s| standard.contains(&s) || is_custom_identifier(s))
+            }
         }
     }
 
     fn describe(self) -> String {
-        let quoted = |list: &[&str]| {
-            list.iter()
-                .map(|s| format!("\"{s}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let quoted = |list: &[&str]| list.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
         match self {
             Rule::Bool => "a bool".into(),
             Rule::Str => "a string".into(),
@@ -95,10 +82,9 @@ impl Rule {
             Rule::ForwardFor => "a list of {session, authid, authrole} dicts".into(),
             Rule::Roles => "a dict of role dicts (with an optional features dict)".into(),
             Rule::OneOf(allowed) => format!("one of {}", quoted(allowed)),
-            Rule::Identifier(standard) => format!(
-                "one of {} or a custom \"x_...\" identifier",
-                quoted(standard)
-            ),
+            Rule::Identifier(standard) => {
+                format!("one of {} or a custom \"x_...\" identifier", quoted(standard))
+            }
         }
     }
 }
@@ -131,10 +117,7 @@ const PASSTHRU: Rules = &[
     ("ppt_cipher", Rule::Str),
     ("ppt_keyid", Rule::Str),
     ("enc_algo", Rule::Identifier(&["cryptobox", "mqtt", "xbr"])),
-    (
-        "enc_serializer",
-        Rule::Identifier(&["json", "msgpack", "cbor", "ubjson", "flatbuffers"]),
-    ),
+    ("enc_serializer", Rule::Identifier(&["json", "msgpack", "cbor", "ubjson", "flatbuffers"])),
     ("enc_key", Rule::Str),
 ];
 
@@ -168,11 +151,8 @@ const ABORT_DETAILS: Rules = &[("message", Rule::Str)];
 
 const GOODBYE_DETAILS: Rules = &[("message", Rule::Str), ("resumable", Rule::Bool)];
 
-const ERROR_DETAILS: Rules = &[
-    ("callee", Rule::Id),
-    ("callee_authid", Rule::Str),
-    ("callee_authrole", Rule::Str),
-];
+const ERROR_DETAILS: Rules =
+    &[("callee", Rule::Id), ("callee_authid", Rule::Str), ("callee_authrole", Rule::Str)];
 
 const PUBLISH_OPTIONS: Rules = &[
     ("acknowledge", Rule::Bool),
@@ -189,11 +169,7 @@ const PUBLISH_OPTIONS: Rules = &[
     ("rkey", Rule::Str),
 ];
 
-const SUBSCRIBE_OPTIONS: Rules = &[
-    ("match", MATCH),
-    ("get_retained", Rule::Bool),
-    ("nkey", Rule::Str),
-];
+const SUBSCRIBE_OPTIONS: Rules = &[("match", MATCH), ("get_retained", Rule::Bool), ("nkey", Rule::Str)];
 
 const UNSUBSCRIBED_DETAILS: Rules = &[("subscription", Rule::Id), ("reason", Rule::Str)];
 
@@ -232,10 +208,7 @@ const RESULT_DETAILS: Rules = &[
 
 const REGISTER_OPTIONS: Rules = &[
     ("match", MATCH),
-    (
-        "invoke",
-        Rule::OneOf(&["single", "roundrobin", "random", "first", "last"]),
-    ),
+    ("invoke", Rule::OneOf(&["single", "roundrobin", "random", "first", "last"])),
     ("concurrency", Rule::PositiveInt),
     ("force_reregister", Rule::Bool),
     ("disclose_caller", Rule::Bool),
@@ -255,10 +228,7 @@ const INVOCATION_DETAILS: Rules = &[
     ("transaction_hash", Rule::Str),
 ];
 
-const INTERRUPT_OPTIONS: Rules = &[
-    ("mode", Rule::OneOf(&["kill", "killnowait"])),
-    ("reason", Rule::Str),
-];
+const INTERRUPT_OPTIONS: Rules = &[("mode", Rule::OneOf(&["kill", "killnowait"])), ("reason", Rule::Str)];
 
 const YIELD_OPTIONS: Rules = &[
     ("progress", Rule::Bool),
@@ -298,13 +268,8 @@ fn check_with_payload(
     payload: &Payload,
 ) -> Result<(), String> {
     check(scope, dict, rule_sets)?;
-    if payload.is_transparent()
-        && !dict.contains_key("ppt_scheme")
-        && !dict.contains_key("enc_algo")
-    {
-        return Err(format!(
-            "{scope} must have ppt_scheme (or enc_algo) for a transparent binary payload"
-        ));
+    if payload.is_transparent() && !dict.contains_key("ppt_scheme") && !dict.contains_key("enc_algo") {
+        return Err(format!("{scope} must have ppt_scheme (or enc_algo) for a transparent binary payload"));
     }
     Ok(())
 }
@@ -318,98 +283,49 @@ pub fn validate(message: &Message) -> Result<(), String> {
         Message::Abort { details, .. } => check("ABORT.Details", details, &[ABORT_DETAILS]),
         Message::Challenge { .. } | Message::Authenticate { .. } => Ok(()),
         Message::Goodbye { details, .. } => check("GOODBYE.Details", details, &[GOODBYE_DETAILS]),
-        Message::Error {
-            request_type,
-            details,
-            payload,
-            ..
-        } => {
+        Message::Error { request_type, details, payload, .. } => {
             if !ERROR_REQUEST_TYPES.contains(request_type) {
-                return Err(format!(
-                    "ERROR.REQUEST.Type {request_type} is not a request that can fail"
-                ));
+                return Err(format!("ERROR.REQUEST.Type {request_type} is not a request that can fail"));
             }
-            check_with_payload(
-                "ERROR.Details",
-                details,
-                &[ERROR_DETAILS, FORWARD_FOR, PASSTHRU],
-                payload,
-            )
+            check_with_payload("ERROR.Details", details, &[ERROR_DETAILS, FORWARD_FOR, PASSTHRU], payload)
         }
-        Message::Publish {
-            options, payload, ..
-        } => check_with_payload(
-            "PUBLISH.Options",
-            options,
-            &[PUBLISH_OPTIONS, FORWARD_FOR, PASSTHRU],
-            payload,
-        ),
-        Message::Subscribe { options, .. } => check(
-            "SUBSCRIBE.Options",
-            options,
-            &[SUBSCRIBE_OPTIONS, FORWARD_FOR],
-        ),
-        Message::Unsubscribed {
-            details: Some(details),
-            ..
-        } => check("UNSUBSCRIBED.Details", details, &[UNSUBSCRIBED_DETAILS]),
-        Message::Event {
-            details, payload, ..
-        } => check_with_payload(
-            "EVENT.Details",
-            details,
-            &[EVENT_DETAILS, FORWARD_FOR, PASSTHRU],
-            payload,
-        ),
-        Message::Call {
-            options, payload, ..
-        } => check_with_payload(
-            "CALL.Options",
-            options,
-            &[CALL_OPTIONS, FORWARD_FOR, PASSTHRU],
-            payload,
-        ),
-        Message::Cancel { options, .. } => {
-            check("CANCEL.Options", options, &[CANCEL_OPTIONS, FORWARD_FOR])
+        Message::Publish { options, payload, .. } => {
+            check_with_payload("PUBLISH.Options", options, &[PUBLISH_OPTIONS, FORWARD_FOR, PASSTHRU], payload)
         }
-        Message::Result {
-            details, payload, ..
-        } => check_with_payload(
-            "RESULT.Details",
-            details,
-            &[RESULT_DETAILS, FORWARD_FOR, PASSTHRU],
-            payload,
-        ),
-        Message::Register { options, .. } => check(
-            "REGISTER.Options",
-            options,
-            &[REGISTER_OPTIONS, FORWARD_FOR],
-        ),
-        Message::Unregistered {
-            details: Some(details),
-            ..
-        } => check("UNREGISTERED.Details", details, &[UNREGISTERED_DETAILS]),
-        Message::Invocation {
-            details, payload, ..
-        } => check_with_payload(
+        Message::Subscribe { options, .. } => {
+            check("SUBSCRIBE.Options", options, &[SUBSCRIBE_OPTIONS, FORWARD_FOR])
+        }
+        Message::Unsubscribed { details: Some(details), .. } => {
+            check("UNSUBSCRIBED.Details", details, &[UNSUBSCRIBED_DETAILS])
+        }
+        Message::Event { details, payload, .. } => {
+            check_with_payload("EVENT.Details", details, &[EVENT_DETAILS, FORWARD_FOR, PASSTHRU], payload)
+        }
+        Message::Call { options, payload, .. } => {
+            check_with_payload("CALL.Options", options, &[CALL_OPTIONS, FORWARD_FOR, PASSTHRU], payload)
+        }
+        Message::Cancel { options, .. } => check("CANCEL.Options", options, &[CANCEL_OPTIONS, FORWARD_FOR]),
+        Message::Result { details, payload, .. } => {
+            check_with_payload("RESULT.Details", details, &[RESULT_DETAILS, FORWARD_FOR, PASSTHRU], payload)
+        }
+        Message::Register { options, .. } => {
+            check("REGISTER.Options", options, &[REGISTER_OPTIONS, FORWARD_FOR])
+        }
+        Message::Unregistered { details: Some(details), .. } => {
+            check("UNREGISTERED.Details", details, &[UNREGISTERED_DETAILS])
+        }
+        Message::Invocation { details, payload, .. } => check_with_payload(
             "INVOCATION.Details",
             details,
             &[INVOCATION_DETAILS, FORWARD_FOR, PASSTHRU],
             payload,
         ),
-        Message::Interrupt { options, .. } => check(
-            "INTERRUPT.Options",
-            options,
-            &[INTERRUPT_OPTIONS, FORWARD_FOR],
-        ),
-        Message::Yield {
-            options, payload, ..
-        } => check_with_payload(
-            "YIELD.Options",
-            options,
-            &[YIELD_OPTIONS, FORWARD_FOR, PASSTHRU],
-            payload,
-        ),
+        Message::Interrupt { options, .. } => {
+            check("INTERRUPT.Options", options, &[INTERRUPT_OPTIONS, FORWARD_FOR])
+        }
+        Message::Yield { options, payload, .. } => {
+            check_with_payload("YIELD.Options", options, &[YIELD_OPTIONS, FORWARD_FOR, PASSTHRU], payload)
+        }
         Message::Published { .. }
         | Message::Subscribed { .. }
         | Message::Unsubscribe { .. }
@@ -427,75 +343,46 @@ mod tests {
     use crate::wamp::codec::Serializer;
 
     fn publish(options: Dict) -> Message {
-        Message::Publish {
-            request: 1,
-            options,
-            topic: "t".into(),
-            payload: Payload::empty(),
-        }
+        Message::Publish { request: 1, options, topic: "t".into(), payload: Payload::empty() }
     }
 
     #[test]
     fn publish_options() {
-        assert!(validate(&publish(
-            dict! { "acknowledge" => true, "unknown_key" => "anything" }
-        ))
-        .is_ok());
+        assert!(validate(&publish(dict! { "acknowledge" => true, "unknown_key" => "anything" })).is_ok());
         let err = validate(&publish(dict! { "acknowledge" => "yes" })).unwrap_err();
         assert_eq!(err, "PUBLISH.Options.acknowledge must be a bool");
         assert!(validate(&publish(dict! { "acknowledge" => Value::Int(1) })).is_err());
-        assert!(validate(&publish(
-            dict! { "exclude" => vec![Value::Int(1), Value::Int(2)] }
-        ))
-        .is_ok());
+        assert!(validate(&publish(dict! { "exclude" => vec![Value::Int(1), Value::Int(2)] })).is_ok());
         assert!(validate(&publish(dict! { "exclude" => vec![Value::Int(-1)] })).is_err());
         assert!(validate(&publish(dict! { "exclude" => vec![Value::UInt(u64::MAX)] })).is_err());
-        assert!(validate(&publish(
-            dict! { "eligible_authrole" => vec![Value::from("a")] }
-        ))
-        .is_ok());
-        assert!(validate(&publish(
-            dict! { "eligible_authrole" => vec![Value::Int(3)] }
-        ))
-        .unwrap_err()
-        .contains("eligible_authrole"));
+        assert!(validate(&publish(dict! { "eligible_authrole" => vec![Value::from("a")] })).is_ok());
+        assert!(validate(&publish(dict! { "eligible_authrole" => vec![Value::Int(3)] }))
+            .unwrap_err()
+            .contains("eligible_authrole"));
     }
 
     #[test]
     fn forward_for_and_identifiers() {
         let hop = dict! { "session" => 5u64, "authid" => "a", "authrole" => "r" };
-        assert!(validate(&publish(
-            dict! { "forward_for" => vec![Value::Dict(hop.clone())] }
-        ))
-        .is_ok());
+        assert!(validate(&publish(dict! { "forward_for" => vec![Value::Dict(hop.clone())] })).is_ok());
         let mut bad_hop = hop;
         bad_hop.remove("authrole");
-        assert!(validate(&publish(
-            dict! { "forward_for" => vec![Value::Dict(bad_hop)] }
-        ))
-        .unwrap_err()
-        .contains("forward_for"));
+        assert!(validate(&publish(dict! { "forward_for" => vec![Value::Dict(bad_hop)] }))
+            .unwrap_err()
+            .contains("forward_for"));
         assert!(validate(&publish(dict! { "enc_algo" => "x_mine" })).is_ok());
         assert!(validate(&publish(dict! { "enc_algo" => "x_" })).is_ok());
         assert!(validate(&publish(dict! { "enc_algo" => "x_a" })).is_err());
         assert!(validate(&publish(dict! { "enc_algo" => "x_Ab" })).is_err());
-        assert!(validate(&publish(dict! { "enc_algo" => "aes" }))
-            .unwrap_err()
-            .contains("enc_algo"));
-        assert!(validate(&publish(dict! { "ppt_scheme" => "" }))
-            .unwrap_err()
-            .contains("ppt_scheme"));
+        assert!(validate(&publish(dict! { "enc_algo" => "aes" })).unwrap_err().contains("enc_algo"));
+        assert!(validate(&publish(dict! { "ppt_scheme" => "" })).unwrap_err().contains("ppt_scheme"));
     }
 
     #[test]
     fn transparent_payload_needs_a_scheme() {
         let payload = Payload::from_transparent(Serializer::MsgPack, b"\x01\x02");
-        let bare = Message::Publish {
-            request: 1,
-            options: dict! {},
-            topic: "t".into(),
-            payload: payload.clone(),
-        };
+        let bare =
+            Message::Publish { request: 1, options: dict! {}, topic: "t".into(), payload: payload.clone() };
         assert!(validate(&bare).unwrap_err().contains("ppt_scheme"));
         let with_scheme = Message::Publish {
             request: 1,
@@ -508,31 +395,17 @@ mod tests {
 
     #[test]
     fn other_messages() {
-        let sub = |m: &str| Message::Subscribe {
-            request: 1,
-            options: dict! { "match" => m },
-            topic: "a".into(),
-        };
+        let sub =
+            |m: &str| Message::Subscribe { request: 1, options: dict! { "match" => m }, topic: "a".into() };
         assert!(validate(&sub("prefix")).is_ok());
         assert_eq!(
             validate(&sub("regex")).unwrap_err(),
             "SUBSCRIBE.Options.match must be one of \"exact\", \"prefix\", \"wildcard\""
         );
-        let hello = |roles: Value| Message::Hello {
-            realm: "r".into(),
-            details: dict! { "roles" => roles },
-        };
-        assert!(validate(&hello(Value::Dict(
-            dict! { "caller" => dict! { "features" => dict!{} } }
-        )))
-        .is_ok());
-        assert!(validate(&hello(Value::Dict(
-            dict! { "caller" => dict! { "features" => true } }
-        )))
-        .is_err());
-        assert!(validate(&hello(Value::from("caller")))
-            .unwrap_err()
-            .contains("HELLO.Details.roles"));
+        let hello = |roles: Value| Message::Hello { realm: "r".into(), details: dict! { "roles" => roles } };
+        assert!(validate(&hello(Value::Dict(dict! { "caller" => dict! { "features" => dict!{} } }))).is_ok());
+        assert!(validate(&hello(Value::Dict(dict! { "caller" => dict! { "features" => true } }))).is_err());
+        assert!(validate(&hello(Value::from("caller"))).unwrap_err().contains("HELLO.Details.roles"));
         let register = Message::Register {
             request: 1,
             options: dict! { "concurrency" => Value::Int(0) },
@@ -553,18 +426,12 @@ mod tests {
             procedure: "p".into(),
             payload: Payload::empty(),
         };
-        assert!(validate(&call)
-            .unwrap_err()
-            .contains("CALL.Options.timeout"));
+        assert!(validate(&call).unwrap_err().contains("CALL.Options.timeout"));
         assert!(validate(&Message::Unsubscribed {
             request: 1,
             details: Some(dict! { "subscription" => "x" })
         })
         .is_err());
-        assert!(validate(&Message::Unregistered {
-            request: 1,
-            details: None
-        })
-        .is_ok());
+        assert!(validate(&Message::Unregistered { request: 1, details: None }).is_ok());
     }
 }

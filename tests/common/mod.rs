@@ -58,25 +58,12 @@ impl Client {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        stream
-            .write_all(&[0x7F, 0xF0 | serializer.rawsocket_id(), 0, 0])
-            .unwrap();
+        stream.write_all(&[0x7F, 0xF0 | serializer.rawsocket_id(), 0, 0]).unwrap();
         let mut reply = [0u8; 4];
-        stream
-            .read_exact(&mut reply)
-            .expect("rawsocket handshake reply");
+        stream.read_exact(&mut reply).expect("rawsocket handshake reply");
         assert_eq!(reply[0], 0x7F);
-        assert_eq!(
-            reply[1] & 0x0F,
-            serializer.rawsocket_id(),
-            "router accepted our serializer"
-        );
-        Client {
-            wire: Wire::Raw(stream),
-            serializer,
-            session: 0,
-            next_request: 1,
-        }
+        assert_eq!(reply[1] & 0x0F, serializer.rawsocket_id(), "router accepted our serializer");
+        Client { wire: Wire::Raw(stream), serializer, session: 0, next_request: 1 }
     }
 
     /// WebSocket transport handshake on path `/ws` (no HELLO yet).
@@ -86,24 +73,13 @@ impl Client {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            serializer.ws_subprotocol().parse().unwrap(),
-        );
+        request.headers_mut().insert("Sec-WebSocket-Protocol", serializer.ws_subprotocol().parse().unwrap());
         let (ws, response) = tungstenite::client(request, stream).expect("websocket handshake");
         assert_eq!(
-            response
-                .headers()
-                .get("Sec-WebSocket-Protocol")
-                .and_then(|v| v.to_str().ok()),
+            response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok()),
             Some(serializer.ws_subprotocol())
         );
-        Client {
-            wire: Wire::Ws(Box::new(ws)),
-            serializer,
-            session: 0,
-            next_request: 1,
-        }
+        Client { wire: Wire::Ws(Box::new(ws)), serializer, session: 0, next_request: 1 }
     }
 
     /// Connects over RawSocket and joins `realm1`.
@@ -169,8 +145,7 @@ impl Client {
             Wire::Raw(stream) => loop {
                 let mut header = [0u8; 4];
                 stream.read_exact(&mut header).ok()?;
-                let len =
-                    (header[1] as usize) << 16 | (header[2] as usize) << 8 | header[3] as usize;
+                let len = (header[1] as usize) << 16 | (header[2] as usize) << 8 | header[3] as usize;
                 let mut body = vec![0u8; len];
                 stream.read_exact(&mut body).ok()?;
                 match header[0] & 0x07 {
@@ -185,9 +160,7 @@ impl Client {
             },
             Wire::Ws(ws) => loop {
                 match ws.read().ok()? {
-                    tungstenite::Message::Text(t) => {
-                        return Some(Bytes::from(t.as_bytes().to_vec()))
-                    }
+                    tungstenite::Message::Text(t) => return Some(Bytes::from(t.as_bytes().to_vec())),
                     tungstenite::Message::Binary(b) => return Some(Bytes::from(b.to_vec())),
                     tungstenite::Message::Close(_) => return None,
                     _ => {}
@@ -205,9 +178,7 @@ impl Client {
     /// Waits up to `wait` for a message; `None` on timeout or close.
     pub fn try_recv(&mut self, wait: Duration) -> Option<Message> {
         self.set_timeout(wait);
-        let got = self
-            .recv_frame()
-            .map(|f| codec::decode(self.serializer, f).expect("decodable"));
+        let got = self.recv_frame().map(|f| codec::decode(self.serializer, f).expect("decodable"));
         self.set_timeout(TIMEOUT);
         got
     }
@@ -233,43 +204,25 @@ impl Client {
     pub fn payload(&self, args: &[Value], kwargs: Option<&Dict>) -> Payload {
         Payload::from_values(
             self.serializer,
-            if args.is_empty() && kwargs.is_none() {
-                None
-            } else {
-                Some(args)
-            },
+            if args.is_empty() && kwargs.is_none() { None } else { Some(args) },
             kwargs,
         )
     }
 
     pub fn subscribe(&mut self, topic: &str) -> Id {
         let request = self.next_request();
-        self.send(&Message::Subscribe {
-            request,
-            options: Dict::new(),
-            topic: topic.into(),
-        });
+        self.send(&Message::Subscribe { request, options: Dict::new(), topic: topic.into() });
         match self.recv() {
-            Message::Subscribed {
-                request: r,
-                subscription,
-            } if r == request => subscription,
+            Message::Subscribed { request: r, subscription } if r == request => subscription,
             other => panic!("expected SUBSCRIBED, got {other:?}"),
         }
     }
 
     pub fn register(&mut self, procedure: &str) -> Id {
         let request = self.next_request();
-        self.send(&Message::Register {
-            request,
-            options: Dict::new(),
-            procedure: procedure.into(),
-        });
+        self.send(&Message::Register { request, options: Dict::new(), procedure: procedure.into() });
         match self.recv() {
-            Message::Registered {
-                request: r,
-                registration,
-            } if r == request => registration,
+            Message::Registered { request: r, registration } if r == request => registration,
             other => panic!("expected REGISTERED, got {other:?}"),
         }
     }
@@ -279,17 +232,9 @@ impl Client {
         let request = self.next_request();
         options.insert("acknowledge".into(), Value::Bool(true));
         let payload = self.payload(args, None);
-        self.send(&Message::Publish {
-            request,
-            options,
-            topic: topic.into(),
-            payload,
-        });
+        self.send(&Message::Publish { request, options, topic: topic.into(), payload });
         match self.recv() {
-            Message::Published {
-                request: r,
-                publication,
-            } if r == request => publication,
+            Message::Published { request: r, publication } if r == request => publication,
             other => panic!("expected PUBLISHED, got {other:?}"),
         }
     }
@@ -298,35 +243,21 @@ impl Client {
     pub fn publish(&mut self, topic: &str, args: &[Value]) {
         let request = self.next_request();
         let payload = self.payload(args, None);
-        self.send(&Message::Publish {
-            request,
-            options: Dict::new(),
-            topic: topic.into(),
-            payload,
-        });
+        self.send(&Message::Publish { request, options: Dict::new(), topic: topic.into(), payload });
     }
 
     /// Sends CALL; returns its request id.
     pub fn call(&mut self, procedure: &str, args: &[Value], kwargs: Option<&Dict>) -> Id {
         let request = self.next_request();
         let payload = self.payload(args, kwargs);
-        self.send(&Message::Call {
-            request,
-            options: Dict::new(),
-            procedure: procedure.into(),
-            payload,
-        });
+        self.send(&Message::Call { request, options: Dict::new(), procedure: procedure.into(), payload });
         request
     }
 
     /// Expects EVENT; returns (subscription, args).
     pub fn expect_event(&mut self) -> (Id, Vec<Value>) {
         match self.recv() {
-            Message::Event {
-                subscription,
-                payload,
-                ..
-            } => (subscription, args_of(&payload)),
+            Message::Event { subscription, payload, .. } => (subscription, args_of(&payload)),
             other => panic!("expected EVENT, got {other:?}"),
         }
     }
@@ -342,12 +273,11 @@ impl Client {
     /// Expects ERROR for `request_type`/`request`; returns its URI.
     pub fn expect_error(&mut self, request_type: u64, request: Id) -> String {
         match self.recv() {
-            Message::Error {
-                request_type: t,
-                request: r,
-                error,
-                ..
-            } if t == request_type && r == request => error,
+            Message::Error { request_type: t, request: r, error, .. }
+                if t == request_type && r == request =>
+            {
+                error
+            }
             other => panic!("expected ERROR for {request_type}/{request}, got {other:?}"),
         }
     }
@@ -360,28 +290,16 @@ pub fn hello_message(realm: &str) -> Message {
     }
     let mut details = Dict::new();
     details.insert("roles".into(), Value::Dict(roles));
-    Message::Hello {
-        realm: realm.into(),
-        details,
-    }
+    Message::Hello { realm: realm.into(), details }
 }
 
 pub fn args_of(payload: &Payload) -> Vec<Value> {
-    payload
-        .to_values()
-        .expect("decodable payload")
-        .0
-        .unwrap_or_default()
+    payload.to_values().expect("decodable payload").0.unwrap_or_default()
 }
 
 /// Connects clients until one lands on a different shard than `other` (SO_REUSEPORT spreads them).
 pub fn join_on_other_shard(router: &TestRouter, other: &Client, serializer: Serializer) -> Client {
-    let shard_of = |c: &Client| {
-        router
-            .handle
-            .session_shard(c.session)
-            .expect("session is known")
-    };
+    let shard_of = |c: &Client| router.handle.session_shard(c.session).expect("session is known");
     let target = shard_of(other);
     for _ in 0..64 {
         let c = Client::join(router.addr, serializer);

@@ -26,16 +26,13 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     let common = &args.common;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
-    let topics: Arc<[String]> = (0..args.topics)
-        .map(|t| format!("{prefix}.topic.{t}"))
-        .collect();
+    let topics: Arc<[String]> = (0..args.topics).map(|t| format!("{prefix}.topic.{t}")).collect();
 
     // Every subscription is confirmed before any publisher connects.
     let mut subscriber_sessions = Vec::with_capacity(args.subscribers as usize);
     for i in 0..args.subscribers as usize {
         let topic = i % topics.len();
-        let subscribed =
-            subscribe(common, &topics[topic]).map_err(|e| format!("subscriber {i}: {e}"))?;
+        let subscribed = subscribe(common, &topics[topic]).map_err(|e| format!("subscriber {i}: {e}"))?;
         subscriber_sessions.push((subscribed, topic));
     }
     let mut publisher_sessions = Vec::with_capacity(args.publishers as usize);
@@ -49,21 +46,11 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     let mut subscriber_threads = Vec::with_capacity(subscriber_sessions.len());
     let mut delivered = Vec::with_capacity(subscriber_sessions.len());
     for (i, ((session, subscription), topic)) in subscriber_sessions.into_iter().enumerate() {
-        let subscriber = Subscriber::new(
-            subscription,
-            topic,
-            publisher_sessions.len(),
-            control.clone(),
-        );
+        let subscriber = Subscriber::new(subscription, topic, publisher_sessions.len(), control.clone());
         delivered.push((subscriber.delivered.clone(), topic));
         writers.push(session.writer);
         let name = format!("subscriber {i}");
-        subscriber_threads.push(spawn_reader(
-            name,
-            session.reader,
-            subscriber,
-            control.clone(),
-        )?);
+        subscriber_threads.push(spawn_reader(name, session.reader, subscriber, control.clone())?);
     }
 
     let threads = common.sender_threads(args.publishers);
@@ -72,19 +59,9 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     let mut sources = Vec::with_capacity(publisher_sessions.len());
     let mut ack_threads = Vec::with_capacity(publisher_sessions.len());
     for (p, session) in publisher_sessions.into_iter().enumerate() {
-        let window = Arc::new(Window::new(
-            args.window as usize,
-            wakeups[p % threads].clone(),
-        ));
-        let acks = Acks {
-            window: window.clone(),
-        };
-        ack_threads.push(spawn_reader(
-            format!("publisher {p}"),
-            session.reader,
-            acks,
-            control.clone(),
-        )?);
+        let window = Arc::new(Window::new(args.window as usize, wakeups[p % threads].clone()));
+        let acks = Acks { window: window.clone() };
+        ack_threads.push(spawn_reader(format!("publisher {p}"), session.reader, acks, control.clone())?);
         writers.push(session.writer.clone());
         sources.push(Publisher {
             index: p,
@@ -100,37 +77,21 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
         });
     }
 
-    let (publishers, phase) = send_for(
-        sources,
-        &wakeups,
-        &control,
-        common.duration,
-        |p: &Publisher| p.index,
-    )?;
+    let (publishers, phase) = send_for(sources, &wakeups, &control, common, |p: &Publisher| p.index)?;
     // Stragglers: wait for every acknowledgement and for each subscriber to have all its topic's events.
-    let per_topic: Vec<u64> = (0..topics.len())
-        .map(|t| publishers.iter().map(|p| p.seqs[t]).sum())
-        .collect();
+    let per_topic: Vec<u64> = (0..topics.len()).map(|t| publishers.iter().map(|p| p.seqs[t]).sum()).collect();
     wait_until(phase.grace_deadline, || {
         control.failed()
             || (publishers.iter().all(|p| p.window.in_flight() == 0)
-                && delivered
-                    .iter()
-                    .all(|(d, t)| d.load(Ordering::Acquire) >= per_topic[*t]))
+                && delivered.iter().all(|(d, t)| d.load(Ordering::Acquire) >= per_topic[*t]))
     });
     control.stop_reading();
     let mut subscribers = Vec::with_capacity(subscriber_threads.len());
     for thread in subscriber_threads {
-        subscribers.push(
-            thread
-                .join()
-                .map_err(|_| "a subscriber thread panicked".to_owned())?,
-        );
+        subscribers.push(thread.join().map_err(|_| "a subscriber thread panicked".to_owned())?);
     }
     for thread in ack_threads {
-        thread
-            .join()
-            .map_err(|_| "a publisher thread panicked".to_owned())?;
+        thread.join().map_err(|_| "a publisher thread panicked".to_owned())?;
     }
     for writer in &writers {
         writer.close();
@@ -138,29 +99,15 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
 
     let results = tally(args, &publishers, &subscribers, &phase);
     let connections = subscribers.len() + publishers.len();
-    Ok(Report::new(
-        common,
-        threads,
-        connections,
-        &phase,
-        Results::Fanout(results),
-        &control,
-    ))
+    Ok(Report::new(common, threads, connections, &phase, Results::Fanout(results), &control))
 }
 
 /// Joins a session and subscribes it to `topic`.
 fn subscribe(common: &CommonArgs, topic: &str) -> Result<(Session, Id), String> {
     let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
-    let subscribe = Message::Subscribe {
-        request: 1,
-        options: dict!(),
-        topic: topic.to_owned(),
-    };
+    let subscribe = Message::Subscribe { request: 1, options: dict!(), topic: topic.to_owned() };
     match session.request(&subscribe, "SUBSCRIBED")? {
-        Message::Subscribed {
-            request: 1,
-            subscription,
-        } => Ok((session, subscription)),
+        Message::Subscribed { request: 1, subscription } => Ok((session, subscription)),
         other => Err(describe_unexpected(&other)),
     }
 }
@@ -252,11 +199,8 @@ impl Source for Publisher {
             let t = self.next_topic;
             self.next_topic = (t + 1) % self.topics.len();
             self.request += 1;
-            let stamp = Stamp {
-                sender: self.index as u64,
-                seq: self.seqs[t],
-                sent_ns: self.control.now_ns(),
-            };
+            let stamp =
+                Stamp { sender: self.index as u64, seq: self.seqs[t], sent_ns: self.control.now_ns() };
             self.seqs[t] += 1;
             batch.push(Message::Publish {
                 request: self.request,
@@ -265,9 +209,7 @@ impl Source for Publisher {
                 payload: stamp.payload(self.writer.serializer(), &self.padding),
             });
         }
-        self.writer
-            .send_all(&batch)
-            .map_err(|e| format!("publisher {}: {e}", self.index))
+        self.writer.send_all(&batch).map_err(|e| format!("publisher {}: {e}", self.index))
     }
 }
 
@@ -279,9 +221,7 @@ struct Acks {
 impl Handler for Acks {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
         match message {
-            Message::Published { .. } => {
-                self.window.release().map_err(|e| format!("PUBLISHED: {e}"))
-            }
+            Message::Published { .. } => self.window.release().map_err(|e| format!("PUBLISHED: {e}")),
             other => Err(describe_unexpected(&other)),
         }
     }
@@ -323,19 +263,11 @@ impl Subscriber {
 
 impl Handler for Subscriber {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
-        let Message::Event {
-            subscription,
-            payload,
-            ..
-        } = message
-        else {
+        let Message::Event { subscription, payload, .. } = message else {
             return Err(describe_unexpected(&message));
         };
         if subscription != self.subscription {
-            return Err(format!(
-                "EVENT for subscription {subscription}, not ours ({})",
-                self.subscription
-            ));
+            return Err(format!("EVENT for subscription {subscription}, not ours ({})", self.subscription));
         }
         let now = self.control.now_ns();
         let stamp = Stamp::parse(&payload).map_err(|e| format!("EVENT with {e}"))?;

@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 use switchyard::wamp::codec::Serializer;
 use switchyard::wamp::{Payload, Value};
 
+use crate::cli::CommonArgs;
 use crate::control::{wait_until, Control};
 use crate::cpu::{CpuClock, CpuUsage};
 use crate::sender::{spawn_senders, Source, Wakeup};
-
-/// How long after sending stops the run waits for outstanding answers and in-flight events.
-pub const GRACE: Duration = Duration::from_secs(2);
 
 /// The identifying part of a payload: who sent it, its sequence number, and when (ns on the run's clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +38,7 @@ impl Stamp {
     /// Reads the stamp back from a received payload.
     pub fn parse(payload: &Payload) -> Result<Stamp, String> {
         let malformed = || "a payload that is not [sender, seq, sent_ns, padding]".to_owned();
-        let (args, _) = payload
-            .to_values()
-            .map_err(|e| format!("a payload that cannot be parsed: {e}"))?;
+        let (args, _) = payload.to_values().map_err(|e| format!("a payload that cannot be parsed: {e}"))?;
         let args = args.ok_or_else(malformed)?;
         match args.as_slice() {
             [sender, seq, sent_ns, Value::Str(_)] => Ok(Stamp {
@@ -58,11 +54,7 @@ impl Stamp {
 /// The padding that brings a stamped payload's encoded `Arguments` to about `target` bytes (exactly, for
 /// stamps with the widths of a long run; at least the bare stamp's size).
 pub fn padding_for(serializer: Serializer, target: usize) -> String {
-    let typical = Stamp {
-        sender: 1_000,
-        seq: 1_000_000,
-        sent_ns: 100_000_000_000,
-    };
+    let typical = Stamp { sender: 1_000, seq: 1_000_000, sent_ns: 100_000_000_000 };
     let encoded = |pad: usize| {
         let payload = typical.payload(serializer, &"x".repeat(pad));
         payload.args.map_or(0, |a| a.len())
@@ -86,13 +78,13 @@ pub struct Phase {
     pub grace_deadline: Instant,
 }
 
-/// Starts one sender thread per wakeup over `sources`, lets them send for `duration` (or until a failure)
-/// and collects them again, in their original order (`index` gives each source's position).
+/// Starts one sender thread per wakeup over `sources`, lets them send for `--duration` (or until a
+/// failure) and collects them again, in their original order (`index` gives each source's position).
 pub fn send_for<S: Source>(
     sources: Vec<S>,
     wakeups: &[Arc<Wakeup>],
     control: &Arc<Control>,
-    duration: Duration,
+    common: &CommonArgs,
     index: impl Fn(&S) -> usize,
 ) -> Result<(Vec<S>, Phase), String> {
     let barrier = Arc::new(Barrier::new(wakeups.len() + 1));
@@ -101,28 +93,16 @@ pub fn send_for<S: Source>(
     let cpu_start = CpuClock::now();
     let start = Instant::now();
     let start_ns = control.now_ns();
-    wait_until(start + duration, || control.failed());
+    wait_until(start + common.duration, || control.failed());
     control.stop_sending();
     let mut sources = Vec::new();
     for handle in handles {
-        sources.extend(
-            handle
-                .join()
-                .map_err(|_| "a sender thread panicked".to_owned())?,
-        );
+        sources.extend(handle.join().map_err(|_| "a sender thread panicked".to_owned())?);
     }
     let elapsed = start.elapsed();
     let cpu = cpu_start.usage_since();
     sources.sort_by_key(|s| index(s));
-    Ok((
-        sources,
-        Phase {
-            start_ns,
-            elapsed,
-            cpu,
-            grace_deadline: Instant::now() + GRACE,
-        },
-    ))
+    Ok((sources, Phase { start_ns, elapsed, cpu, grace_deadline: Instant::now() + GRACE }))
 }
 
 /// Events or calls per second.
@@ -142,16 +122,8 @@ mod tests {
     #[test]
     fn stamps_survive_every_serializer() {
         for serializer in Serializer::ALL {
-            let stamp = Stamp {
-                sender: 7,
-                seq: 123_456,
-                sent_ns: 9_876_543_210,
-            };
-            assert_eq!(
-                Stamp::parse(&stamp.payload(serializer, "xyz")),
-                Ok(stamp),
-                "{serializer:?}"
-            );
+            let stamp = Stamp { sender: 7, seq: 123_456, sent_ns: 9_876_543_210 };
+            assert_eq!(Stamp::parse(&stamp.payload(serializer, "xyz")), Ok(stamp), "{serializer:?}");
         }
     }
 
@@ -165,22 +137,12 @@ mod tests {
 
     #[test]
     fn padding_reaches_the_target_size() {
-        let stamp = Stamp {
-            sender: 1_000,
-            seq: 1_000_000,
-            sent_ns: 100_000_000_000,
-        };
+        let stamp = Stamp { sender: 1_000, seq: 1_000_000, sent_ns: 100_000_000_000 };
         for serializer in Serializer::ALL {
             for target in [64, 100, 1_000, 70_000] {
                 let padding = padding_for(serializer, target);
-                let len = stamp
-                    .payload(serializer, &padding)
-                    .args
-                    .map_or(0, |a| a.len());
-                assert!(
-                    len <= target && len + 4 >= target,
-                    "{serializer:?} {target}: {len}"
-                );
+                let len = stamp.payload(serializer, &padding).args.map_or(0, |a| a.len());
+                assert!(len <= target && len + 4 >= target, "{serializer:?} {target}: {len}");
             }
             assert_eq!(padding_for(serializer, 0), "");
         }

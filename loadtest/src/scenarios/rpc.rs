@@ -21,43 +21,25 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let serializer = common.serializer;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
-    let procedures: Vec<String> = (0..args.callees)
-        .map(|k| format!("{prefix}.proc.{k}"))
-        .collect();
+    let procedures: Vec<String> = (0..args.callees).map(|k| format!("{prefix}.proc.{k}")).collect();
 
     // Every registration is confirmed before any caller connects.
     let mut writers = Vec::new();
     let mut callee_threads = Vec::with_capacity(procedures.len());
     for (k, procedure) in procedures.iter().enumerate() {
         let register = |session: &mut Session| -> Result<Id, String> {
-            let request = Message::Register {
-                request: 1,
-                options: dict!(),
-                procedure: procedure.clone(),
-            };
+            let request = Message::Register { request: 1, options: dict!(), procedure: procedure.clone() };
             match session.request(&request, "REGISTERED")? {
-                Message::Registered {
-                    request: 1,
-                    registration,
-                } => Ok(registration),
+                Message::Registered { request: 1, registration } => Ok(registration),
                 other => Err(describe_unexpected(&other)),
             }
         };
-        let mut session = Session::join(&common.url, serializer, &common.realm)
-            .map_err(|e| format!("callee {k}: {e}"))?;
+        let mut session =
+            Session::join(&common.url, serializer, &common.realm).map_err(|e| format!("callee {k}: {e}"))?;
         let registration = register(&mut session).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
-        let callee = Callee {
-            registration,
-            writer: session.writer,
-            invocations: 0,
-        };
-        callee_threads.push(spawn_reader(
-            format!("callee {k}"),
-            session.reader,
-            callee,
-            control.clone(),
-        )?);
+        let callee = Callee { registration, writer: session.writer, invocations: 0 };
+        callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);
     }
 
     let threads = common.sender_threads(args.callers);
@@ -66,12 +48,9 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let mut sources = Vec::with_capacity(args.callers as usize);
     let mut result_threads = Vec::with_capacity(args.callers as usize);
     for c in 0..args.callers as usize {
-        let session = Session::join(&common.url, serializer, &common.realm)
-            .map_err(|e| format!("caller {c}: {e}"))?;
-        let window = Arc::new(Window::new(
-            args.outstanding as usize,
-            wakeups[c % threads].clone(),
-        ));
+        let session =
+            Session::join(&common.url, serializer, &common.realm).map_err(|e| format!("caller {c}: {e}"))?;
+        let window = Arc::new(Window::new(args.outstanding as usize, wakeups[c % threads].clone()));
         let answers = Answers {
             caller: c as u64,
             window: window.clone(),
@@ -79,12 +58,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
             latency: Latency::new(),
             control: control.clone(),
         };
-        result_threads.push(spawn_reader(
-            format!("caller {c}"),
-            session.reader,
-            answers,
-            control.clone(),
-        )?);
+        result_threads.push(spawn_reader(format!("caller {c}"), session.reader, answers, control.clone())?);
         writers.push(session.writer.clone());
         sources.push(Caller {
             index: c,
@@ -97,13 +71,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
         });
     }
 
-    let (callers, phase) = send_for(
-        sources,
-        &wakeups,
-        &control,
-        common.duration,
-        |c: &Caller| c.index,
-    )?;
+    let (callers, phase) = send_for(sources, &wakeups, &control, common, |c: &Caller| c.index)?;
     wait_until(phase.grace_deadline, || {
         control.failed() || callers.iter().all(|c| c.window.in_flight() == 0)
     });
@@ -111,18 +79,13 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let mut latency = Latency::new();
     let mut answered = 0;
     for thread in result_threads {
-        let results = thread
-            .join()
-            .map_err(|_| "a caller thread panicked".to_owned())?;
+        let results = thread.join().map_err(|_| "a caller thread panicked".to_owned())?;
         latency.merge(&results.latency);
         answered += results.results;
     }
     let mut invocations = 0;
     for thread in callee_threads {
-        invocations += thread
-            .join()
-            .map_err(|_| "a callee thread panicked".to_owned())?
-            .invocations;
+        invocations += thread.join().map_err(|_| "a callee thread panicked".to_owned())?.invocations;
     }
     for writer in &writers {
         writer.close();
@@ -141,14 +104,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
         latency: latency.summary(),
     };
     let connections = callers.len() + procedures.len();
-    Ok(Report::new(
-        common,
-        threads,
-        connections,
-        &phase,
-        Results::Rpc(results),
-        &control,
-    ))
+    Ok(Report::new(common, threads, connections, &phase, Results::Rpc(results), &control))
 }
 
 /// A caller's sending side.
@@ -171,11 +127,7 @@ impl Source for Caller {
     fn send(&mut self, count: usize) -> Result<(), String> {
         let mut batch = Vec::with_capacity(count);
         for _ in 0..count {
-            let stamp = Stamp {
-                sender: self.index as u64,
-                seq: self.seq,
-                sent_ns: self.control.now_ns(),
-            };
+            let stamp = Stamp { sender: self.index as u64, seq: self.seq, sent_ns: self.control.now_ns() };
             self.seq += 1;
             batch.push(Message::Call {
                 request: self.seq,
@@ -184,9 +136,7 @@ impl Source for Caller {
                 payload: stamp.payload(self.writer.serializer(), &self.padding),
             });
         }
-        self.writer
-            .send_all(&batch)
-            .map_err(|e| format!("caller {}: {e}", self.index))
+        self.writer.send_all(&batch).map_err(|e| format!("caller {}: {e}", self.index))
     }
 }
 
@@ -201,10 +151,7 @@ struct Answers {
 
 impl Handler for Answers {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
-        let Message::Result {
-            request, payload, ..
-        } = message
-        else {
+        let Message::Result { request, payload, .. } = message else {
             return Err(describe_unexpected(&message));
         };
         let now = self.control.now_ns();
@@ -232,13 +179,7 @@ struct Callee {
 
 impl Handler for Callee {
     fn on_message(&mut self, message: Message) -> Result<(), String> {
-        let Message::Invocation {
-            request,
-            registration,
-            payload,
-            ..
-        } = message
-        else {
+        let Message::Invocation { request, registration, payload, .. } = message else {
             return Err(describe_unexpected(&message));
         };
         if registration != self.registration {
@@ -248,10 +189,6 @@ impl Handler for Callee {
             ));
         }
         self.invocations += 1;
-        self.writer.send(&Message::Yield {
-            request,
-            options: dict!(),
-            payload,
-        })
+        self.writer.send(&Message::Yield { request, options: dict!(), payload })
     }
 }

@@ -55,9 +55,7 @@ impl Target {
     /// Parses `rs://HOST:PORT`, `rs+unix:///PATH` or `ws://HOST:PORT[/PATH]`.
     pub fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            format!(
-                "`{url}` is not a URL: use rs://HOST:PORT, rs+unix:///PATH or ws://HOST:PORT/PATH"
-            )
+            format!("`{url}` is not a URL: use rs://HOST:PORT, rs+unix:///PATH or ws://HOST:PORT/PATH")
         })?;
         let (protocol, address) = match scheme {
             "rs" | "tcp" => {
@@ -67,7 +65,9 @@ impl Target {
             }
             "rs+unix" | "unix" => {
                 if !rest.starts_with('/') {
-                    return Err(format!("`{url}`: a Unix socket URL needs an absolute path, e.g. rs+unix:///tmp/wamp.sock"));
+                    return Err(format!(
+                        "`{url}`: a Unix socket URL needs an absolute path, e.g. rs+unix:///tmp/wamp.sock"
+                    ));
                 }
                 (Protocol::RawSocket, Address::Unix(PathBuf::from(rest)))
             }
@@ -77,25 +77,12 @@ impl Target {
                     None => (rest, "/"),
                 };
                 check_authority(url, authority)?;
-                (
-                    Protocol::WebSocket {
-                        path: path.to_owned(),
-                    },
-                    Address::Tcp(authority.to_owned()),
-                )
+                (Protocol::WebSocket { path: path.to_owned() }, Address::Tcp(authority.to_owned()))
             }
             "wss" | "rss" => return Err(format!("`{url}`: TLS is not supported")),
-            _ => {
-                return Err(format!(
-                    "`{url}`: unknown scheme `{scheme}`: use rs, rs+unix or ws"
-                ))
-            }
+            _ => return Err(format!("`{url}`: unknown scheme `{scheme}`: use rs, rs+unix or ws")),
         };
-        Ok(Target {
-            url: url.to_owned(),
-            protocol,
-            address,
-        })
+        Ok(Target { url: url.to_owned(), protocol, address })
     }
 
     /// A short transport name for reports: `rawsocket-tcp`, `rawsocket-unix` or `websocket`.
@@ -126,16 +113,13 @@ impl Stream {
     fn connect(address: &Address) -> Result<Stream, String> {
         match address {
             Address::Tcp(authority) => {
-                let addrs = authority
-                    .to_socket_addrs()
-                    .map_err(|e| format!("cannot resolve {authority}: {e}"))?;
+                let addrs =
+                    authority.to_socket_addrs().map_err(|e| format!("cannot resolve {authority}: {e}"))?;
                 let mut last = format!("{authority} resolves to no address");
                 for addr in addrs {
                     match TcpStream::connect_timeout(&addr, SETUP_TIMEOUT) {
                         Ok(stream) => {
-                            stream
-                                .set_nodelay(true)
-                                .map_err(|e| format!("{addr}: set TCP_NODELAY: {e}"))?;
+                            stream.set_nodelay(true).map_err(|e| format!("{addr}: set TCP_NODELAY: {e}"))?;
                             return Ok(Stream::Tcp(stream));
                         }
                         Err(e) => last = format!("cannot connect to {addr}: {e}"),
@@ -207,10 +191,7 @@ impl Write for Stream {
 
 /// Whether a read error is the read timeout expiring rather than a failure.
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 /// The receiving half of a connection: yields whole WAMP message frames.
@@ -257,14 +238,9 @@ impl FrameWriter {
 
 /// Connects to `target` and completes the transport handshake for `serializer` (within [`SETUP_TIMEOUT`]);
 /// the returned reader then polls with [`POLL_INTERVAL`].
-pub fn connect(
-    target: &Target,
-    serializer: Serializer,
-) -> Result<(FrameReader, FrameWriter), String> {
+pub fn connect(target: &Target, serializer: Serializer) -> Result<(FrameReader, FrameWriter), String> {
     let stream = Stream::connect(&target.address)?;
-    let setup = stream
-        .set_read_timeout(SETUP_TIMEOUT)
-        .and_then(|()| stream.set_write_timeout(WRITE_TIMEOUT));
+    let setup = stream.set_read_timeout(SETUP_TIMEOUT).and_then(|()| stream.set_write_timeout(WRITE_TIMEOUT));
     setup.map_err(|e| format!("cannot set socket timeouts: {e}"))?;
     let (reader, writer) = match &target.protocol {
         Protocol::RawSocket => {
@@ -304,32 +280,17 @@ mod tests {
         let unix = Target::parse("rs+unix:///tmp/wamp.sock").unwrap();
         assert_eq!(unix.address, Address::Unix(PathBuf::from("/tmp/wamp.sock")));
         let ws = Target::parse("ws://localhost:8080/ws").unwrap();
-        assert_eq!(
-            ws.protocol,
-            Protocol::WebSocket {
-                path: "/ws".to_owned()
-            }
-        );
+        assert_eq!(ws.protocol, Protocol::WebSocket { path: "/ws".to_owned() });
         assert_eq!(ws.address, Address::Tcp("localhost:8080".to_owned()));
         let bare = Target::parse("ws://localhost:8080").unwrap();
-        assert_eq!(
-            bare.protocol,
-            Protocol::WebSocket {
-                path: "/".to_owned()
-            }
-        );
+        assert_eq!(bare.protocol, Protocol::WebSocket { path: "/".to_owned() });
     }
 
     #[test]
     fn rejects_what_it_cannot_reach() {
-        for url in [
-            "127.0.0.1:8080",
-            "http://x:1",
-            "wss://x:1/ws",
-            "rs://nohost",
-            "rs://:8080",
-            "rs+unix://rel",
-        ] {
+        for url in
+            ["127.0.0.1:8080", "http://x:1", "wss://x:1/ws", "rs://nohost", "rs://:8080", "rs+unix://rel"]
+        {
             assert!(Target::parse(url).is_err(), "{url}");
         }
     }

@@ -21,19 +21,9 @@ const FRAME_PING: u8 = 1;
 const FRAME_PONG: u8 = 2;
 
 /// Sends our handshake, checks the router's reply and splits the connection.
-pub fn handshake(
-    mut stream: Stream,
-    serializer: Serializer,
-) -> Result<(Reader, Arc<Writer>), String> {
-    let request = [
-        MAGIC,
-        (MAX_LEN_EXPONENT << 4) | serializer.rawsocket_id(),
-        0,
-        0,
-    ];
-    stream
-        .write_all(&request)
-        .map_err(|e| format!("cannot send the RawSocket handshake: {e}"))?;
+pub fn handshake(mut stream: Stream, serializer: Serializer) -> Result<(Reader, Arc<Writer>), String> {
+    let request = [MAGIC, (MAX_LEN_EXPONENT << 4) | serializer.rawsocket_id(), 0, 0];
+    stream.write_all(&request).map_err(|e| format!("cannot send the RawSocket handshake: {e}"))?;
     let mut reply = [0u8; 4];
     stream.read_exact(&mut reply).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => {
@@ -43,10 +33,7 @@ pub fn handshake(
         _ => format!("RawSocket handshake failed: {e}"),
     })?;
     if reply[0] != MAGIC {
-        return Err(format!(
-            "not a RawSocket router: handshake reply starts with {:#04x}",
-            reply[0]
-        ));
+        return Err(format!("not a RawSocket router: handshake reply starts with {:#04x}", reply[0]));
     }
     if reply[1] & 0x0F == 0 {
         let code = reply[1] >> 4;
@@ -57,27 +44,15 @@ pub fn handshake(
             4 => "maximum connection count reached",
             _ => "unknown error code",
         };
-        return Err(format!(
-            "the router refused the RawSocket handshake: error {code} ({reason})"
-        ));
+        return Err(format!("the router refused the RawSocket handshake: error {code} ({reason})"));
     }
     if reply[1] & 0x0F != serializer.rawsocket_id() || reply[2] != 0 || reply[3] != 0 {
-        return Err(format!(
-            "invalid RawSocket handshake reply {reply:02x?} to {request:02x?}"
-        ));
+        return Err(format!("invalid RawSocket handshake reply {reply:02x?} to {request:02x?}"));
     }
     let max_len = 1usize << (9 + (reply[1] >> 4));
-    let read_half = stream
-        .try_clone()
-        .map_err(|e| format!("cannot clone the socket: {e}"))?;
-    let closer = stream
-        .try_clone()
-        .map_err(|e| format!("cannot clone the socket: {e}"))?;
-    let writer = Arc::new(Writer {
-        stream: Mutex::new(stream),
-        closer,
-        max_len,
-    });
+    let read_half = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
+    let closer = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
+    let writer = Arc::new(Writer { stream: Mutex::new(stream), closer, max_len });
     let reader = Reader {
         stream: read_half,
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -126,9 +101,7 @@ impl Reader {
             return Ok(None);
         }
         let kind = self.buf[0];
-        let len = usize::from(self.buf[1]) << 16
-            | usize::from(self.buf[2]) << 8
-            | usize::from(self.buf[3]);
+        let len = usize::from(self.buf[1]) << 16 | usize::from(self.buf[2]) << 8 | usize::from(self.buf[3]);
         if kind > FRAME_PONG {
             return Err(format!("invalid RawSocket frame type {kind}"));
         }
@@ -180,13 +153,8 @@ impl Writer {
     }
 
     fn write_all(&self, frame: &[u8]) -> Result<(), String> {
-        let mut stream = self
-            .stream
-            .lock()
-            .map_err(|_| "writer lock poisoned".to_owned())?;
-        stream
-            .write_all(frame)
-            .map_err(|e| format!("write failed: {e}"))
+        let mut stream = self.stream.lock().map_err(|_| "writer lock poisoned".to_owned())?;
+        stream.write_all(frame).map_err(|e| format!("write failed: {e}"))
     }
 
     pub fn shutdown(&self) {

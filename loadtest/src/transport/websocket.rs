@@ -33,19 +33,13 @@ impl Read for SharedStream {
 
 impl Write for SharedStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut stream = self
-            .write
-            .lock()
-            .map_err(|_| io::Error::other("writer lock poisoned"))?;
+        let mut stream = self.write.lock().map_err(|_| io::Error::other("writer lock poisoned"))?;
         stream.write_all(buf)?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let mut stream = self
-            .write
-            .lock()
-            .map_err(|_| io::Error::other("writer lock poisoned"))?;
+        let mut stream = self.write.lock().map_err(|_| io::Error::other("writer lock poisoned"))?;
         stream.flush()
     }
 }
@@ -57,41 +51,24 @@ pub fn handshake(
     path: &str,
     serializer: Serializer,
 ) -> Result<(Reader, Arc<Writer>), String> {
-    let clone = || {
-        stream
-            .try_clone()
-            .map_err(|e| format!("cannot clone the socket: {e}"))
-    };
+    let clone = || stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"));
     let write = Arc::new(Mutex::new(clone()?));
     let closer = clone()?;
-    let writer_half = SharedStream {
-        read: clone()?,
-        write: write.clone(),
-    };
+    let writer_half = SharedStream { read: clone()?, write: write.clone() };
     let url = format!("ws://{authority}{path}");
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("invalid WebSocket URL {url}: {e}"))?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(serializer.ws_subprotocol()),
-    );
-    let shared = SharedStream {
-        read: stream,
-        write,
-    };
+    let mut request =
+        url.as_str().into_client_request().map_err(|e| format!("invalid WebSocket URL {url}: {e}"))?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(serializer.ws_subprotocol()));
+    let shared = SharedStream { read: stream, write };
     let (socket, response) = match tungstenite::client::client_with_config(request, shared, None) {
         Ok(done) => done,
         Err(HandshakeError::Interrupted(_)) => {
             return Err("timed out waiting for the WebSocket upgrade".to_owned())
         }
         Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-            let body = response
-                .body()
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             return Err(format!(
                 "the router refused the WebSocket upgrade: HTTP {}: {}",
                 response.status(),
@@ -107,10 +84,8 @@ pub fn handshake(
             serializer.ws_subprotocol()
         ));
     }
-    let writer = Writer {
-        socket: Mutex::new(WebSocket::from_raw_socket(writer_half, Role::Client, None)),
-        closer,
-    };
+    let writer =
+        Writer { socket: Mutex::new(WebSocket::from_raw_socket(writer_half, Role::Client, None)), closer };
     Ok((Reader { socket }, Arc::new(writer)))
 }
 
@@ -130,11 +105,7 @@ impl Reader {
                 Ok(tungstenite::Message::Binary(data)) => Ok(Some(Bytes::from(data))),
                 Ok(tungstenite::Message::Text(text)) => Ok(Some(Bytes::from(text.into_bytes()))),
                 Ok(tungstenite::Message::Close(frame)) => Err(match frame {
-                    Some(f) => format!(
-                        "the router closed the WebSocket: {} {}",
-                        u16::from(f.code),
-                        f.reason
-                    ),
+                    Some(f) => format!("the router closed the WebSocket: {} {}", u16::from(f.code), f.reason),
                     None => "the router closed the WebSocket".to_owned(),
                 }),
                 Ok(_) => continue, // ping, pong, raw frame
@@ -161,10 +132,7 @@ pub struct Writer {
 impl Writer {
     /// Sends `messages`, one WebSocket message each, flushing once at the end.
     pub fn send(&self, messages: &[Message], serializer: Serializer) -> Result<(), String> {
-        let mut socket = self
-            .socket
-            .lock()
-            .map_err(|_| "writer lock poisoned".to_owned())?;
+        let mut socket = self.socket.lock().map_err(|_| "writer lock poisoned".to_owned())?;
         for message in messages {
             let bytes = encode_to_bytes(message, serializer);
             let frame = if serializer.is_binary() {
@@ -174,13 +142,9 @@ impl Writer {
                     .map_err(|_| format!("{} encoded to invalid UTF-8 JSON", message.name()))?;
                 tungstenite::Message::Text(text)
             };
-            socket
-                .write(frame)
-                .map_err(|e| format!("WebSocket write failed: {e}"))?;
+            socket.write(frame).map_err(|e| format!("WebSocket write failed: {e}"))?;
         }
-        socket
-            .flush()
-            .map_err(|e| format!("WebSocket write failed: {e}"))
+        socket.flush().map_err(|e| format!("WebSocket write failed: {e}"))
     }
 
     pub fn shutdown(&self) {

@@ -48,9 +48,7 @@ impl OpCode {
 /// XORs `data` with the 4-byte masking `key` (RFC 6455 section 5.3), eight bytes at a time; the mask
 /// starts at `data[0]`. Masking and unmasking are the same operation.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
-    let key8 = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let key8 = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -103,26 +101,16 @@ fn is_valid_close_code(code: u16) -> bool {
 
 fn parse_close(payload: &[u8]) -> Result<Incoming, TransportError> {
     match payload {
-        [] => Ok(Incoming::Close {
-            code: None,
-            reason: String::new(),
-        }),
-        [_] => Err(TransportError::Protocol(
-            "close frame with a 1-byte body".into(),
-        )),
+        [] => Ok(Incoming::Close { code: None, reason: String::new() }),
+        [_] => Err(TransportError::Protocol("close frame with a 1-byte body".into())),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
             if !is_valid_close_code(code) {
-                return Err(TransportError::Protocol(format!(
-                    "invalid close code {code}"
-                )));
+                return Err(TransportError::Protocol(format!("invalid close code {code}")));
             }
             let reason = std::str::from_utf8(reason)
                 .map_err(|_| TransportError::Protocol("close reason is not valid UTF-8".into()))?;
-            Ok(Incoming::Close {
-                code: Some(code),
-                reason: reason.to_owned(),
-            })
+            Ok(Incoming::Close { code: Some(code), reason: reason.to_owned() })
         }
     }
 }
@@ -147,10 +135,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(max_message_size: usize) -> FrameDecoder {
-        FrameDecoder {
-            limit: max_message_size,
-            partial: None,
-        }
+        FrameDecoder { limit: max_message_size, partial: None }
     }
 
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, TransportError> {
@@ -194,18 +179,13 @@ impl FrameDecoder {
             return Ok(None);
         };
         if b0 & 0x70 != 0 {
-            return Err(TransportError::Protocol(
-                "RSV bits set but no extension was negotiated".into(),
-            ));
+            return Err(TransportError::Protocol("RSV bits set but no extension was negotiated".into()));
         }
         let fin = b0 & 0x80 != 0;
-        let opcode = OpCode::from_bits(b0 & 0x0F).ok_or_else(|| {
-            TransportError::Protocol(format!("reserved opcode 0x{:x}", b0 & 0x0F))
-        })?;
+        let opcode = OpCode::from_bits(b0 & 0x0F)
+            .ok_or_else(|| TransportError::Protocol(format!("reserved opcode 0x{:x}", b0 & 0x0F)))?;
         if b1 & 0x80 == 0 {
-            return Err(TransportError::Protocol(
-                "client frame is not masked".into(),
-            ));
+            return Err(TransportError::Protocol("client frame is not masked".into()));
         }
         let len7 = b1 & 0x7F;
         if opcode.is_control() {
@@ -213,9 +193,7 @@ impl FrameDecoder {
                 return Err(TransportError::Protocol("fragmented control frame".into()));
             }
             if usize::from(len7) > MAX_CONTROL_PAYLOAD {
-                return Err(TransportError::Protocol(
-                    "control frame payload over 125 bytes".into(),
-                ));
+                return Err(TransportError::Protocol("control frame payload over 125 bytes".into()));
             }
         } else {
             match (opcode, self.partial.is_some()) {
@@ -225,9 +203,7 @@ impl FrameDecoder {
                     ))
                 }
                 (OpCode::Text | OpCode::Binary, true) => {
-                    return Err(TransportError::Protocol(
-                        "new message inside a fragmented message".into(),
-                    ))
+                    return Err(TransportError::Protocol("new message inside a fragmented message".into()))
                 }
                 _ => {}
             }
@@ -258,23 +234,14 @@ impl FrameDecoder {
         let total = so_far.saturating_add(len);
         if !opcode.is_control() && total > self.limit as u64 {
             let size = usize::try_from(total).unwrap_or(usize::MAX);
-            return Err(TransportError::TooBig {
-                size,
-                limit: self.limit,
-            });
+            return Err(TransportError::TooBig { size, limit: self.limit });
         }
         let Some(&[k0, k1, k2, k3]) = buf.get(len_end..len_end + 4) else {
             return Ok(None);
         };
         // len <= limit (data) or <= 125 (control), so it fits a usize.
         let payload_len = usize::try_from(len).unwrap_or(usize::MAX);
-        Ok(Some(Header {
-            fin,
-            opcode,
-            header_len: len_end + 4,
-            payload_len,
-            mask: [k0, k1, k2, k3],
-        }))
+        Ok(Some(Header { fin, opcode, header_len: len_end + 4, payload_len, mask: [k0, k1, k2, k3] }))
     }
 }
 
@@ -329,10 +296,7 @@ mod tests {
         let mut d = decoder();
         let mut buf = BytesMut::from(bytes);
         let r = d.decode(&mut buf);
-        assert!(
-            matches!(r, Err(TransportError::Protocol(_))),
-            "{bytes:02x?}: {r:?}"
-        );
+        assert!(matches!(r, Err(TransportError::Protocol(_))), "{bytes:02x?}: {r:?}");
     }
 
     #[test]
@@ -342,11 +306,8 @@ mod tests {
             for len in 0..(data.len() - offset) {
                 let mut fast = data[offset..offset + len].to_vec();
                 apply_mask(&mut fast, KEY);
-                let slow: Vec<u8> = data[offset..offset + len]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| b ^ KEY[i % 4])
-                    .collect();
+                let slow: Vec<u8> =
+                    data[offset..offset + len].iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]).collect();
                 assert_eq!(fast, slow, "offset {offset} len {len}");
             }
         }
@@ -358,14 +319,7 @@ mod tests {
         wire.extend(client_frame(true, 2, &[0x93, 0x01, 0xa1, 0x61]));
         wire.extend(client_frame(true, 2, b""));
         let got = decode_all(&mut decoder(), &wire).unwrap();
-        assert_eq!(
-            got,
-            vec![
-                msg(b"[1,\"realm1\",{}]"),
-                msg(&[0x93, 0x01, 0xa1, 0x61]),
-                msg(b"")
-            ]
-        );
+        assert_eq!(got, vec![msg(b"[1,\"realm1\",{}]"), msg(&[0x93, 0x01, 0xa1, 0x61]), msg(b"")]);
     }
 
     #[test]
@@ -382,10 +336,7 @@ mod tests {
         let mut wire = vec![0x82, 0x80 | 126, 0, 3];
         wire.extend_from_slice(&KEY);
         wire.extend([1 ^ KEY[0], 2 ^ KEY[1], 3 ^ KEY[2]]);
-        assert_eq!(
-            decode_all(&mut decoder(), &wire).unwrap(),
-            vec![msg(&[1, 2, 3])]
-        );
+        assert_eq!(decode_all(&mut decoder(), &wire).unwrap(), vec![msg(&[1, 2, 3])]);
     }
 
     #[test]
@@ -403,10 +354,7 @@ mod tests {
                 got.push(item);
             }
         }
-        assert_eq!(
-            got,
-            vec![Incoming::Ping(Bytes::from_static(b"hi")), msg(&payload)]
-        );
+        assert_eq!(got, vec![Incoming::Ping(Bytes::from_static(b"hi")), msg(&payload)]);
         assert!(buf.is_empty());
     }
 
@@ -489,10 +437,7 @@ mod tests {
         wire.extend(client_frame(true, 0, b"b"));
         let mut buf = BytesMut::from(&wire[..]);
         assert_eq!(d.decode(&mut buf).unwrap(), Some(msg(b"a")));
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::Protocol(_))
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))));
     }
 
     #[test]
@@ -501,20 +446,14 @@ mod tests {
         let mut wire = client_frame(false, 1, b"a");
         wire.extend(client_frame(true, 2, b"b"));
         let mut buf = BytesMut::from(&wire[..]);
-        assert!(matches!(
-            d.decode(&mut buf),
-            Err(TransportError::Protocol(_))
-        ));
+        assert!(matches!(d.decode(&mut buf), Err(TransportError::Protocol(_))));
     }
 
     #[test]
     fn text_and_binary_both_accepted_in_fragments() {
         let mut wire = client_frame(false, 2, b"ab");
         wire.extend(client_frame(true, 0, b"cd"));
-        assert_eq!(
-            decode_all(&mut decoder(), &wire).unwrap(),
-            vec![msg(b"abcd")]
-        );
+        assert_eq!(decode_all(&mut decoder(), &wire).unwrap(), vec![msg(b"abcd")]);
     }
 
     #[test]
@@ -523,10 +462,7 @@ mod tests {
         // 16-bit length header only: 1001 announced.
         let mut buf = BytesMut::from(&[0x82u8, 0x80 | 126, 0x03, 0xE9][..]);
         match d.decode(&mut buf) {
-            Err(TransportError::TooBig {
-                size: 1001,
-                limit: 1000,
-            }) => {}
+            Err(TransportError::TooBig { size: 1001, limit: 1000 }) => {}
             other => panic!("{other:?}"),
         }
         // 64-bit length, no mask key or body yet.
@@ -535,10 +471,7 @@ mod tests {
             Err(TransportError::TooBig { size, limit: 1000 }) => assert_eq!(size, 1 << 32),
             other => panic!("{other:?}"),
         }
-        assert!(
-            buf.capacity() < 1 << 20,
-            "nothing was allocated for the announced body"
-        );
+        assert!(buf.capacity() < 1 << 20, "nothing was allocated for the announced body");
         // The high bit of a 64-bit length must be clear.
         assert_protocol(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]);
         // Exactly at the limit is fine.
@@ -555,10 +488,7 @@ mod tests {
         let mut buf = BytesMut::from(&wire[..]);
         assert!(matches!(d.decode(&mut buf), Ok(Some(Incoming::Ping(_)))));
         match d.decode(&mut buf) {
-            Err(TransportError::TooBig {
-                size: 11,
-                limit: 10,
-            }) => {}
+            Err(TransportError::TooBig { size: 11, limit: 10 }) => {}
             other => panic!("{other:?}"),
         }
         // Up to the limit in total is fine.
@@ -580,29 +510,11 @@ mod tests {
     #[test]
     fn close_frames() {
         let got = decode_all(&mut decoder(), &client_frame(true, 8, b"")).unwrap();
-        assert_eq!(
-            got,
-            vec![Incoming::Close {
-                code: None,
-                reason: String::new()
-            }]
-        );
+        assert_eq!(got, vec![Incoming::Close { code: None, reason: String::new() }]);
         let got = decode_all(&mut decoder(), &client_frame(true, 8, b"\x03\xe8goodbye")).unwrap();
-        assert_eq!(
-            got,
-            vec![Incoming::Close {
-                code: Some(1000),
-                reason: "goodbye".into()
-            }]
-        );
+        assert_eq!(got, vec![Incoming::Close { code: Some(1000), reason: "goodbye".into() }]);
         let got = decode_all(&mut decoder(), &client_frame(true, 8, b"\x0f\xa0")).unwrap();
-        assert_eq!(
-            got,
-            vec![Incoming::Close {
-                code: Some(4000),
-                reason: String::new()
-            }]
-        );
+        assert_eq!(got, vec![Incoming::Close { code: Some(4000), reason: String::new() }]);
         // One-byte body, reserved codes, invalid UTF-8.
         assert_protocol(&client_frame(true, 8, b"\x03"));
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {

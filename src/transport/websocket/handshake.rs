@@ -51,11 +51,7 @@ pub enum Rejection {
 }
 
 fn subprotocol_list() -> String {
-    Serializer::ALL
-        .iter()
-        .map(|s| s.ws_subprotocol())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Serializer::ALL.iter().map(|s| s.ws_subprotocol()).collect::<Vec<_>>().join(", ")
 }
 
 impl Rejection {
@@ -126,9 +122,9 @@ impl fmt::Display for Rejection {
                      subprotocols {protocols}"
                 )
             }
-            Rejection::UnsupportedVersion => f.write_str(
-                "unsupported WebSocket version: only version 13 (RFC 6455) is supported",
-            ),
+            Rejection::UnsupportedVersion => {
+                f.write_str("unsupported WebSocket version: only version 13 (RFC 6455) is supported")
+            }
             Rejection::NoSubprotocol => {
                 let protocols = subprotocol_list();
                 write!(
@@ -146,10 +142,7 @@ fn header_values<'h>(
     headers: &'h [httparse::Header<'_>],
     name: &'h str,
 ) -> impl Iterator<Item = &'h [u8]> + 'h {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value)
+    headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
 }
 
 /// The comma-separated tokens of every header named `name`, trimmed, empty ones skipped.
@@ -179,9 +172,7 @@ pub fn parse_request(bytes: &[u8], max_size: usize) -> Result<Option<UpgradeRequ
         Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
             return Err(Rejection::TooLarge)
         }
-        Ok(httparse::Status::Partial) if bytes.len() >= max_size => {
-            return Err(Rejection::TooLarge)
-        }
+        Ok(httparse::Status::Partial) if bytes.len() >= max_size => return Err(Rejection::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Rejection::Malformed("not a valid HTTP request")),
     };
@@ -207,32 +198,17 @@ pub fn parse_request(bytes: &[u8], max_size: usize) -> Result<Option<UpgradeRequ
     let mut keys = header_values(headers, "sec-websocket-key");
     let key = match (keys.next(), keys.next()) {
         (Some(key), None) => key.trim_ascii(),
-        _ => {
-            return Err(Rejection::Malformed(
-                "exactly one Sec-WebSocket-Key is required",
-            ))
-        }
+        _ => return Err(Rejection::Malformed("exactly one Sec-WebSocket-Key is required")),
     };
-    let valid_key = base64::engine::general_purpose::STANDARD
-        .decode(key)
-        .is_ok_and(|k| k.len() == 16);
+    let valid_key = base64::engine::general_purpose::STANDARD.decode(key).is_ok_and(|k| k.len() == 16);
     let key = match std::str::from_utf8(key) {
         Ok(key) if valid_key => key,
-        _ => {
-            return Err(Rejection::Malformed(
-                "Sec-WebSocket-Key must be 16 bytes in base64",
-            ))
-        }
+        _ => return Err(Rejection::Malformed("Sec-WebSocket-Key must be 16 bytes in base64")),
     };
     let serializer = header_tokens(headers, "sec-websocket-protocol")
         .find_map(Serializer::from_ws_subprotocol)
         .ok_or(Rejection::NoSubprotocol)?;
-    Ok(Some(UpgradeRequest {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        serializer,
-        head_len,
-    }))
+    Ok(Some(UpgradeRequest { path: path.to_owned(), key: key.to_owned(), serializer, head_len }))
 }
 
 /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)).
@@ -297,16 +273,9 @@ mod tests {
     fn paths_and_query_strings() {
         let proto = "Sec-WebSocket-Protocol: wamp.2.cbor\r\n";
         assert_eq!(parse(&request("/", proto)).unwrap().unwrap().path, "/");
-        assert_eq!(
-            parse(&request("/ws?token=x", proto)).unwrap().unwrap().path,
-            "/ws"
-        );
+        assert_eq!(parse(&request("/ws?token=x", proto)).unwrap().unwrap().path, "/ws");
         for path in ["/foo", "/ws/", "/wss", "*"] {
-            assert_eq!(
-                parse(&request(path, proto)),
-                Err(Rejection::NotFound),
-                "{path}"
-            );
+            assert_eq!(parse(&request(path, proto)), Err(Rejection::NotFound), "{path}");
         }
     }
 
@@ -314,41 +283,22 @@ mod tests {
     fn first_supported_subprotocol_in_client_order() {
         let cases = [
             ("wamp.2.msgpack, wamp.2.json", Serializer::MsgPack),
-            (
-                "wamp.2.json.batched,wamp.2.cbor , wamp.2.json",
-                Serializer::Cbor,
-            ),
-            (
-                "mqtt\r\nsec-websocket-protocol: wamp.2.json",
-                Serializer::Json,
-            ),
-            (
-                ",, wamp.2.msgpack\r\nSec-WebSocket-Protocol: wamp.2.json",
-                Serializer::MsgPack,
-            ),
+            ("wamp.2.json.batched,wamp.2.cbor , wamp.2.json", Serializer::Cbor),
+            ("mqtt\r\nsec-websocket-protocol: wamp.2.json", Serializer::Json),
+            (",, wamp.2.msgpack\r\nSec-WebSocket-Protocol: wamp.2.json", Serializer::MsgPack),
         ];
         for (offer, expected) in cases {
             let req = request("/", &format!("Sec-WebSocket-Protocol: {offer}\r\n"));
-            assert_eq!(
-                parse(&req).unwrap().unwrap().serializer,
-                expected,
-                "{offer}"
-            );
+            assert_eq!(parse(&req).unwrap().unwrap().serializer, expected, "{offer}");
         }
     }
 
     #[test]
     fn no_supported_subprotocol() {
-        for extra in [
-            "",
-            "Sec-WebSocket-Protocol: mqtt, wamp.1.json\r\n",
-            "Sec-WebSocket-Protocol: WAMP.2.JSON\r\n",
-        ] {
-            assert_eq!(
-                parse(&request("/", extra)),
-                Err(Rejection::NoSubprotocol),
-                "{extra}"
-            );
+        for extra in
+            ["", "Sec-WebSocket-Protocol: mqtt, wamp.1.json\r\n", "Sec-WebSocket-Protocol: WAMP.2.JSON\r\n"]
+        {
+            assert_eq!(parse(&request("/", extra)), Err(Rejection::NoSubprotocol), "{extra}");
         }
         let resp = String::from_utf8(Rejection::NoSubprotocol.response()).unwrap();
         assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"));
@@ -379,30 +329,18 @@ mod tests {
         let req = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n");
         let mut bytes = req.clone().into_bytes();
         bytes.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
-        assert_eq!(
-            parse_request(&bytes, 16 << 10).unwrap().unwrap().head_len,
-            req.len()
-        );
+        assert_eq!(parse_request(&bytes, 16 << 10).unwrap().unwrap().head_len, req.len());
     }
 
     #[test]
     fn too_large() {
         let big = format!("X-Padding: {}\r\n", "a".repeat(200));
-        let req = request(
-            "/",
-            &format!("{big}Sec-WebSocket-Protocol: wamp.2.json\r\n"),
-        );
+        let req = request("/", &format!("{big}Sec-WebSocket-Protocol: wamp.2.json\r\n"));
         assert_eq!(parse_request(req.as_bytes(), 200), Err(Rejection::TooLarge));
         // Incomplete but already at the limit.
-        assert_eq!(
-            parse_request(&req.as_bytes()[..200], 200),
-            Err(Rejection::TooLarge)
-        );
+        assert_eq!(parse_request(&req.as_bytes()[..200], 200), Err(Rejection::TooLarge));
         // Complete head longer than the limit.
-        assert_eq!(
-            parse_request(req.as_bytes(), req.len() - 1),
-            Err(Rejection::TooLarge)
-        );
+        assert_eq!(parse_request(req.as_bytes(), req.len() - 1), Err(Rejection::TooLarge));
         assert!(parse_request(req.as_bytes(), req.len()).unwrap().is_some());
         // Too many header lines.
         let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
@@ -427,23 +365,16 @@ mod tests {
 
     #[test]
     fn method_version_and_syntax() {
-        let post =
-            request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n").replacen("GET", "POST", 1);
+        let post = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n").replacen("GET", "POST", 1);
         assert_eq!(parse(&post), Err(Rejection::MethodNotAllowed));
         assert!(String::from_utf8(Rejection::MethodNotAllowed.response())
             .unwrap()
             .contains("\r\nAllow: GET\r\n"));
-        let http10 = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n")
-            .replacen("HTTP/1.1", "HTTP/1.0", 1);
+        let http10 =
+            request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n").replacen("HTTP/1.1", "HTTP/1.0", 1);
         assert!(matches!(parse(&http10), Err(Rejection::Malformed(_))));
-        assert!(matches!(
-            parse("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
-            Err(Rejection::Malformed(_))
-        ));
-        assert!(matches!(
-            parse("\x16\x03\x01\x02\x00\x01\x00\x01"),
-            Err(Rejection::Malformed(_))
-        ));
+        assert!(matches!(parse("GET / HTTP/1.1\r\nBad Header\r\n\r\n"), Err(Rejection::Malformed(_))));
+        assert!(matches!(parse("\x16\x03\x01\x02\x00\x01\x00\x01"), Err(Rejection::Malformed(_))));
     }
 
     #[test]
@@ -451,42 +382,26 @@ mod tests {
         for version in ["8", "", "13, 8"] {
             let req = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n")
                 .replace("Version: 13", &format!("Version: {version}"));
-            assert_eq!(
-                parse(&req),
-                Err(Rejection::UnsupportedVersion),
-                "{version:?}"
-            );
+            assert_eq!(parse(&req), Err(Rejection::UnsupportedVersion), "{version:?}");
         }
         let missing = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n")
             .replace("Sec-WebSocket-Version: 13\r\n", "");
         assert_eq!(parse(&missing), Err(Rejection::UnsupportedVersion));
         let resp = String::from_utf8(Rejection::UnsupportedVersion.response()).unwrap();
-        assert!(
-            resp.starts_with("HTTP/1.1 426 ") && resp.contains("\r\nSec-WebSocket-Version: 13\r\n")
-        );
+        assert!(resp.starts_with("HTTP/1.1 426 ") && resp.contains("\r\nSec-WebSocket-Version: 13\r\n"));
     }
 
     #[test]
     fn websocket_key_must_be_16_bytes_base64() {
-        for bad in [
-            "",
-            "not base64!",
-            "dGhlIHNhbXBsZQ==",
-            "dGhlIHNhbXBsZSBub25jZSBsb25nZXI=",
-        ] {
+        for bad in ["", "not base64!", "dGhlIHNhbXBsZQ==", "dGhlIHNhbXBsZSBub25jZSBsb25nZXI="] {
             let req = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n").replace(KEY, bad);
-            assert!(
-                matches!(parse(&req), Err(Rejection::Malformed(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse(&req), Err(Rejection::Malformed(_))), "{bad:?}");
         }
         let missing = request("/", "Sec-WebSocket-Protocol: wamp.2.json\r\n")
             .replace(&format!("Sec-WebSocket-Key: {KEY}\r\n"), "");
         assert!(matches!(parse(&missing), Err(Rejection::Malformed(_))));
-        let twice = request(
-            "/",
-            &format!("Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"),
-        );
+        let twice =
+            request("/", &format!("Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"));
         assert!(matches!(parse(&twice), Err(Rejection::Malformed(_))));
     }
 }

@@ -33,19 +33,11 @@ const SELF_DESCRIBE: u64 = 55799;
 const PREALLOCATE_MAX: usize = 64;
 
 fn syntax(offset: usize, reason: &'static str) -> DecodeError {
-    DecodeError::Syntax {
-        format: Serializer::Cbor,
-        offset,
-        reason,
-    }
+    DecodeError::Syntax { format: Serializer::Cbor, offset, reason }
 }
 
 fn unsupported(offset: usize, reason: &'static str) -> DecodeError {
-    DecodeError::Unsupported {
-        format: Serializer::Cbor,
-        offset,
-        reason,
-    }
+    DecodeError::Unsupported { format: Serializer::Cbor, offset, reason }
 }
 
 /// Decodes one complete value; nothing may follow it.
@@ -118,12 +110,7 @@ impl<'a> Reader<'a> {
             28..=30 => return Err(syntax(at, "reserved additional information")),
             _ => match major {
                 BYTES | TEXT | ARRAY | MAP | SIMPLE => 0,
-                _ => {
-                    return Err(syntax(
-                        at,
-                        "indefinite length not allowed for this major type",
-                    ))
-                }
+                _ => return Err(syntax(at, "indefinite length not allowed for this major type")),
             },
         };
         if major == SIMPLE && info == 24 && arg < 32 {
@@ -187,10 +174,7 @@ impl<'a> Reader<'a> {
     fn text(&mut self, head: Head) -> Result<String, DecodeError> {
         let mut text = String::new();
         self.string_chunks(head, |at, part| {
-            text.push_str(
-                std::str::from_utf8(part)
-                    .map_err(|_| syntax(at, "invalid UTF-8 in text string"))?,
-            );
+            text.push_str(std::str::from_utf8(part).map_err(|_| syntax(at, "invalid UTF-8 in text string"))?);
             Ok(())
         })?;
         Ok(text)
@@ -284,12 +268,7 @@ impl<'a> Reader<'a> {
     ///
     /// This is the hot path of `decode` (every payload goes through it): heads, scalars and definite
     /// strings are handled in the loop, only containers and tags recurse.
-    fn skip_items(
-        &mut self,
-        count: Option<usize>,
-        pairs: bool,
-        depth: usize,
-    ) -> Result<(), DecodeError> {
+    fn skip_items(&mut self, count: Option<usize>, pairs: bool, depth: usize) -> Result<(), DecodeError> {
         let b = self.b;
         let eof = |at: usize| syntax(at, "unexpected end of input");
         let mut pos = self.pos;
@@ -326,17 +305,12 @@ impl<'a> Reader<'a> {
             let indefinite = info == 31;
             match major {
                 UINT | NEGINT if indefinite => {
-                    return Err(syntax(
-                        at,
-                        "indefinite length not allowed for this major type",
-                    ));
+                    return Err(syntax(at, "indefinite length not allowed for this major type"));
                 }
                 UINT | NEGINT => {}
                 BYTES | TEXT if indefinite => {
                     self.pos = pos;
-                    self.string_chunks(Head { major, info, arg }, |at, part| {
-                        check_text(major, at, part)
-                    })?;
+                    self.string_chunks(Head { major, info, arg }, |at, part| check_text(major, at, part))?;
                     pos = self.pos;
                 }
                 BYTES | TEXT => {
@@ -351,10 +325,7 @@ impl<'a> Reader<'a> {
                     self.pos = pos;
                     match major {
                         TAG if indefinite => {
-                            return Err(syntax(
-                                at,
-                                "indefinite length not allowed for this major type",
-                            ));
+                            return Err(syntax(at, "indefinite length not allowed for this major type"));
                         }
                         TAG => self.skip_items(Some(1), false, inner)?,
                         _ if indefinite => self.skip_items(None, major == MAP, inner)?,
@@ -440,10 +411,7 @@ impl<'a> Walker<'a> {
                 ARRAY if head.indefinite() => return Ok(Walker { r, left: None }),
                 ARRAY => {
                     let left = r.plausible(head.arg, 1)?;
-                    return Ok(Walker {
-                        r,
-                        left: Some(left),
-                    });
+                    return Ok(Walker { r, left: Some(left) });
                 }
                 _ => return Err(DecodeError::NotAList),
             }
@@ -643,23 +611,11 @@ mod tests {
     fn rfc8949_examples() {
         assert_eq!(decode_hex("f93c00").unwrap(), Value::Float(1.0));
         assert_eq!(decode_hex("f97bff").unwrap(), Value::Float(65504.0));
-        assert_eq!(
-            decode_hex("f90001").unwrap(),
-            Value::Float(5.960464477539063e-8)
-        );
-        assert_eq!(
-            decode_hex("f9fc00").unwrap(),
-            Value::Float(f64::NEG_INFINITY)
-        );
+        assert_eq!(decode_hex("f90001").unwrap(), Value::Float(5.960464477539063e-8));
+        assert_eq!(decode_hex("f9fc00").unwrap(), Value::Float(f64::NEG_INFINITY));
         assert_eq!(decode_hex("fa47c35000").unwrap(), Value::Float(100000.0));
-        assert_eq!(
-            decode_hex("5f42010243030405ff").unwrap(),
-            Value::Bytes(vec![1, 2, 3, 4, 5])
-        );
-        assert_eq!(
-            decode_hex("7f657374726561646d696e67ff").unwrap(),
-            Value::from("streaming")
-        );
+        assert_eq!(decode_hex("5f42010243030405ff").unwrap(), Value::Bytes(vec![1, 2, 3, 4, 5]));
+        assert_eq!(decode_hex("7f657374726561646d696e67ff").unwrap(), Value::from("streaming"));
         assert_eq!(
             decode_hex("9f018202039f0405ffff").unwrap(),
             Value::List(vec![

@@ -30,11 +30,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 const BINARY_PREFIX: &[u8] = b"\\u0000";
 
 fn syntax(offset: usize, reason: &'static str) -> DecodeError {
-    DecodeError::Syntax {
-        format: Serializer::Json,
-        offset,
-        reason,
-    }
+    DecodeError::Syntax { format: Serializer::Json, offset, reason }
 }
 
 /// Checks that a frame is UTF-8, as every JSON text must be.
@@ -44,10 +40,7 @@ pub(super) fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 
 /// Decodes one complete value, allowing whitespace around it.
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut p = Parser {
-        s: utf8(bytes)?,
-        pos: 0,
-    };
+    let mut p = Parser { s: utf8(bytes)?, pos: 0 };
     p.ws();
     let value = p.value(0)?;
     p.ws();
@@ -92,9 +85,7 @@ fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
 
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
     let digits = b.get(i..i + 4)?;
-    digits
-        .iter()
-        .try_fold(0u32, |acc, &d| Some(acc * 16 + char::from(d).to_digit(16)?))
+    digits.iter().try_fold(0u32, |acc, &d| Some(acc * 16 + char::from(d).to_digit(16)?))
 }
 
 /// A cursor over a JSON text.
@@ -162,11 +153,9 @@ impl<'a> Parser<'a> {
                 Ok(false)
             }
             None => Err(self.err("unexpected end of input")),
-            Some(_) => Err(self.err(if close == b']' {
-                "expected ',' or ']'"
-            } else {
-                "expected ',' or '}'"
-            })),
+            Some(_) => {
+                Err(self.err(if close == b']' { "expected ',' or ']'" } else { "expected ',' or '}'" }))
+            }
         }
     }
 
@@ -288,10 +277,7 @@ impl<'a> Parser<'a> {
         let mut owned: Option<String> = None;
         loop {
             let j = find_special(b, run).ok_or_else(|| syntax(b.len(), "unterminated string"))?;
-            let before = self
-                .s
-                .get(run..j)
-                .ok_or_else(|| syntax(run, "invalid string"))?;
+            let before = self.s.get(run..j).ok_or_else(|| syntax(run, "invalid string"))?;
             match b.get(j) {
                 Some(b'"') => {
                     self.pos = j + 1;
@@ -396,19 +382,14 @@ impl<'a> Parser<'a> {
     fn number(&mut self) -> Result<Value, DecodeError> {
         let start = self.pos;
         let integer = self.scan_number()?;
-        let text = self
-            .s
-            .get(start..self.pos)
-            .ok_or_else(|| syntax(start, "invalid number"))?;
+        let text = self.s.get(start..self.pos).ok_or_else(|| syntax(start, "invalid number"))?;
         if integer {
             if let Some(value) = parse_integer(text) {
                 return Ok(value);
             }
         }
         // Fractions, exponents and integers beyond 64 bits.
-        text.parse::<f64>()
-            .map(Value::Float)
-            .map_err(|_| syntax(start, "invalid number"))
+        text.parse::<f64>().map(Value::Float).map_err(|_| syntax(start, "invalid number"))
     }
 
     /// Reads the number at the cursor if it is a non-negative integer that fits in `u64`.
@@ -420,10 +401,7 @@ impl<'a> Parser<'a> {
         if !self.scan_number()? {
             return Ok(None);
         }
-        Ok(self
-            .s
-            .get(start..self.pos)
-            .and_then(|t| t.parse::<u64>().ok()))
+        Ok(self.s.get(start..self.pos).and_then(|t| t.parse::<u64>().ok()))
     }
 
     /// Skips one value, checking it fully.
@@ -715,18 +693,9 @@ mod tests {
         assert_eq!(decode_value(b" 42 ").unwrap(), Value::Int(42));
         assert_eq!(decode_value(b"-7").unwrap(), Value::Int(-7));
         assert_eq!(decode_value(b"-0").unwrap(), Value::Int(0));
-        assert_eq!(
-            decode_value(b"18446744073709551615").unwrap(),
-            Value::UInt(u64::MAX)
-        );
-        assert_eq!(
-            decode_value(b"-9223372036854775808").unwrap(),
-            Value::Int(i64::MIN)
-        );
-        assert_eq!(
-            decode_value(b"18446744073709551616").unwrap(),
-            Value::Float(18446744073709551616.0)
-        );
+        assert_eq!(decode_value(b"18446744073709551615").unwrap(), Value::UInt(u64::MAX));
+        assert_eq!(decode_value(b"-9223372036854775808").unwrap(), Value::Int(i64::MIN));
+        assert_eq!(decode_value(b"18446744073709551616").unwrap(), Value::Float(18446744073709551616.0));
         assert_eq!(decode_value(b"1.5e3").unwrap(), Value::Float(1500.0));
         assert_eq!(decode_value(b"true").unwrap(), Value::Bool(true));
         assert_eq!(decode_value(b"null").unwrap(), Value::Null);
@@ -762,20 +731,11 @@ mod tests {
             b"",
             b"\"\\u0000!!\"",
         ] {
-            assert!(
-                decode_value(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(decode_value(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
             let text = std::str::from_utf8(bad).unwrap();
             let mut p = Parser { s: text, pos: 0 };
-            let skipped = p.skip_value(0).and_then(|()| {
-                if p.pos == text.len() {
-                    Ok(())
-                } else {
-                    Err(p.err("x"))
-                }
-            });
+            let skipped =
+                p.skip_value(0).and_then(|()| if p.pos == text.len() { Ok(()) } else { Err(p.err("x")) });
             assert!(skipped.is_err(), "skip accepted {text:?}");
         }
         assert!(decode_value(b"\xff").is_err());
@@ -784,16 +744,10 @@ mod tests {
     #[test]
     fn binary_strings() {
         let v = decode_value(br#""\u0000EOP/kFMHXFJvX8BtT+N82w==""#).unwrap();
-        assert_eq!(
-            v,
-            Value::Bytes(hex::decode("10e3ff9053075c526f5fc06d4fe37cdb").unwrap())
-        );
+        assert_eq!(v, Value::Bytes(hex::decode("10e3ff9053075c526f5fc06d4fe37cdb").unwrap()));
         assert_eq!(text(&v), r#""\u0000EOP/kFMHXFJvX8BtT+N82w==""#);
         // Padding is optional on input, and an escaped slash is still base64.
-        assert_eq!(
-            decode_value(br#""\u0000EOP\/kFMHXFJvX8BtT+N82w""#).unwrap(),
-            v
-        );
+        assert_eq!(decode_value(br#""\u0000EOP\/kFMHXFJvX8BtT+N82w""#).unwrap(), v);
         assert_eq!(roundtrip(&Value::Bytes(vec![])), Value::Bytes(vec![]));
         // U+0000 elsewhere is just a character.
         assert_eq!(decode_value(br#""a\u0000""#).unwrap(), Value::from("a\0"));
@@ -801,24 +755,14 @@ mod tests {
 
     #[test]
     fn writes_escapes_and_numbers() {
-        assert_eq!(
-            text(&Value::from("q\"b\\n\n\u{1}\u{7f}é")),
-            "\"q\\\"b\\\\n\\n\\u0001\u{7f}é\""
-        );
+        assert_eq!(text(&Value::from("q\"b\\n\n\u{1}\u{7f}é")), "\"q\\\"b\\\\n\\n\\u0001\u{7f}é\"");
         assert_eq!(text(&Value::Int(i64::MIN)), "-9223372036854775808");
         assert_eq!(text(&Value::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(text(&Value::Int(0)), "0");
         assert_eq!(text(&Value::Float(1.0)), "1.0");
         assert_eq!(text(&Value::Float(f64::NAN)), "null");
         assert_eq!(text(&Value::Float(f64::INFINITY)), "null");
-        for f in [
-            0.1,
-            -2.5e-300,
-            1e300,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            123_456_789.123_456_79,
-        ] {
+        for f in [0.1, -2.5e-300, 1e300, f64::MAX, f64::MIN_POSITIVE, 123_456_789.123_456_79] {
             assert_eq!(roundtrip(&Value::Float(f)), Value::Float(f));
         }
         let nested = Value::Dict(
@@ -830,16 +774,8 @@ mod tests {
 
     #[test]
     fn long_strings_use_the_word_scanner() {
-        let long = format!(
-            "{}\"{}\\{}\u{1f}",
-            "x".repeat(37),
-            "é".repeat(20),
-            "y".repeat(9)
-        );
-        assert_eq!(
-            roundtrip(&Value::from(long.as_str())),
-            Value::from(long.as_str())
-        );
+        let long = format!("{}\"{}\\{}\u{1f}", "x".repeat(37), "é".repeat(20), "y".repeat(9));
+        assert_eq!(roundtrip(&Value::from(long.as_str())), Value::from(long.as_str()));
         assert_eq!(find_special(b"abcdefghijklmnop\"", 0), Some(16));
         assert_eq!(find_special(b"abcdefgh\x01", 0), Some(8));
         assert_eq!(find_special(b"abcdefgh", 0), None);

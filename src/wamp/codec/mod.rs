@@ -72,9 +72,7 @@ impl Serializer {
     }
 
     pub fn from_ws_subprotocol(s: &str) -> Option<Serializer> {
-        Serializer::ALL
-            .into_iter()
-            .find(|f| f.ws_subprotocol() == s)
+        Serializer::ALL.into_iter().find(|f| f.ws_subprotocol() == s)
     }
 
     /// Whether messages travel in binary WebSocket frames (JSON travels in text frames).
@@ -106,18 +104,10 @@ impl Serializer {
 pub enum DecodeError {
     /// The bytes are not well-formed in the serializer's format (or nest deeper than [`MAX_DEPTH`]).
     #[error("invalid {} at byte {offset}: {reason}", .format.label())]
-    Syntax {
-        format: Serializer,
-        offset: usize,
-        reason: &'static str,
-    },
+    Syntax { format: Serializer, offset: usize, reason: &'static str },
     /// Well-formed, but the value has no [`Value`] equivalent (e.g. a MessagePack extension type).
     #[error("unsupported {} value at byte {offset}: {reason}", .format.label())]
-    Unsupported {
-        format: Serializer,
-        offset: usize,
-        reason: &'static str,
-    },
+    Unsupported { format: Serializer, offset: usize, reason: &'static str },
     #[error("message is not a list")]
     NotAList,
     #[error("message is an empty list")]
@@ -129,22 +119,12 @@ pub enum DecodeError {
     #[error("{message}: wrong number of elements ({count})")]
     Arity { message: &'static str, count: usize },
     #[error("{message}: element {index} ({name}) must be {expected}")]
-    Element {
-        message: &'static str,
-        index: usize,
-        name: &'static str,
-        expected: &'static str,
-    },
+    Element { message: &'static str, index: usize, name: &'static str, expected: &'static str },
     /// A payload span does not hold what its position requires (only for hand-built [`Payload`]s).
     #[error("payload {name} is not {expected}")]
-    PayloadShape {
-        name: &'static str,
-        expected: &'static str,
-    },
+    PayloadShape { name: &'static str, expected: &'static str },
     /// [`Payload::to_values`] on a transparent (passthru) payload, which has no arguments to parse.
-    #[error(
-        "payload is transparent (Payload Passthru Mode), not Arguments|list / ArgumentsKw|dict"
-    )]
+    #[error("payload is transparent (Payload Passthru Mode), not Arguments|list / ArgumentsKw|dict")]
     TransparentPayload,
 }
 
@@ -183,14 +163,8 @@ pub fn encode(message: &Message, format: Serializer, out: &mut BytesMut) {
 }
 
 /// Like [`encode`], but fails instead of leaving out a payload that cannot be transcoded.
-pub fn try_encode(
-    message: &Message,
-    format: Serializer,
-    out: &mut BytesMut,
-) -> Result<(), DecodeError> {
-    let payload = schema::payload_of(message)
-        .map(|p| p.transcode(format))
-        .transpose()?;
+pub fn try_encode(message: &Message, format: Serializer, out: &mut BytesMut) -> Result<(), DecodeError> {
+    let payload = schema::payload_of(message).map(|p| p.transcode(format)).transpose()?;
     schema::encode_message(message, payload.as_ref(), format, out);
     Ok(())
 }
@@ -251,11 +225,7 @@ impl Payload {
     /// otherwise (binary values become `"\u0000" + base64` strings in JSON and back).
     pub fn transcode(&self, target: Serializer) -> Result<Payload, DecodeError> {
         if self.format == target || self.is_empty() {
-            return Ok(Payload {
-                format: target,
-                args: self.args.clone(),
-                kwargs: self.kwargs.clone(),
-            });
+            return Ok(Payload { format: target, args: self.args.clone(), kwargs: self.kwargs.clone() });
         }
         let mut out = BytesMut::with_capacity(self.len() + self.len() / 3 + 8);
         if let Some(args) = &self.args {
@@ -266,19 +236,11 @@ impl Payload {
             transcode_element(self.format, kwargs, target, &mut out)?;
         }
         let kwargs = self.kwargs.as_ref().map(|_| out.split().freeze());
-        Ok(Payload {
-            format: target,
-            args,
-            kwargs,
-        })
+        Ok(Payload { format: target, args, kwargs })
     }
 
     /// Builds a payload from values (router-generated errors and results).
-    pub fn from_values(
-        format: Serializer,
-        args: Option<&[Value]>,
-        kwargs: Option<&Dict>,
-    ) -> Payload {
+    pub fn from_values(format: Serializer, args: Option<&[Value]>, kwargs: Option<&Dict>) -> Payload {
         let mut out = BytesMut::new();
         let args = args.map(|list| {
             match format {
@@ -296,11 +258,7 @@ impl Payload {
             }
             out.split().freeze()
         });
-        Payload {
-            format,
-            args,
-            kwargs,
-        }
+        Payload { format, args, kwargs }
     }
 
     /// Builds a transparent payload (Payload Passthru Mode): `data` as one binary element in place of
@@ -308,18 +266,12 @@ impl Payload {
     pub fn from_transparent(format: Serializer, data: &[u8]) -> Payload {
         let mut out = BytesMut::new();
         encode_value(format, &Value::Bytes(data.to_vec()), &mut out);
-        Payload {
-            format,
-            args: Some(out.freeze()),
-            kwargs: None,
-        }
+        Payload { format, args: Some(out.freeze()), kwargs: None }
     }
 
     /// Whether this is a transparent payload: one string or binary element in place of `Arguments|list`.
     pub fn is_transparent(&self) -> bool {
-        self.args
-            .as_ref()
-            .is_some_and(|a| is_transparent_element(self.format, a))
+        self.args.as_ref().is_some_and(|a| is_transparent_element(self.format, a))
     }
 
     /// The value of a transparent payload ([`Value::Bytes`], or [`Value::Str`] when a peer sent text),
@@ -342,24 +294,14 @@ impl Payload {
             None => None,
             Some(bytes) => match decode_value(self.format, bytes)? {
                 Value::List(list) => Some(list),
-                _ => {
-                    return Err(DecodeError::PayloadShape {
-                        name: "Arguments",
-                        expected: "a list",
-                    })
-                }
+                _ => return Err(DecodeError::PayloadShape { name: "Arguments", expected: "a list" }),
             },
         };
         let kwargs = match &self.kwargs {
             None => None,
             Some(bytes) => match decode_value(self.format, bytes)? {
                 Value::Dict(dict) => Some(dict),
-                _ => {
-                    return Err(DecodeError::PayloadShape {
-                        name: "ArgumentsKw",
-                        expected: "a dict",
-                    })
-                }
+                _ => return Err(DecodeError::PayloadShape { name: "ArgumentsKw", expected: "a dict" }),
             },
         };
         Ok((args, kwargs))

@@ -17,19 +17,11 @@ use crate::wamp::value::{Dict, Value};
 const PREALLOCATE_MAX: usize = 64;
 
 fn syntax(offset: usize, reason: &'static str) -> DecodeError {
-    DecodeError::Syntax {
-        format: Serializer::MsgPack,
-        offset,
-        reason,
-    }
+    DecodeError::Syntax { format: Serializer::MsgPack, offset, reason }
 }
 
 fn unsupported(offset: usize, reason: &'static str) -> DecodeError {
-    DecodeError::Unsupported {
-        format: Serializer::MsgPack,
-        offset,
-        reason,
-    }
+    DecodeError::Unsupported { format: Serializer::MsgPack, offset, reason }
 }
 
 /// Whether a marker starts a str or bin (a transparent payload).
@@ -97,8 +89,7 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<usize, DecodeError> {
-        usize::try_from(u32::from_be_bytes(self.array()?))
-            .map_err(|_| syntax(self.pos, "length too large"))
+        usize::try_from(u32::from_be_bytes(self.array()?)).map_err(|_| syntax(self.pos, "length too large"))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -239,9 +230,7 @@ impl<'a> Reader<'a> {
         let len = |pos: &mut usize, at: usize, n: usize| -> Result<usize, DecodeError> {
             let bytes = b.get(*pos..*pos + n).ok_or_else(|| eof(at))?;
             *pos += n;
-            Ok(bytes
-                .iter()
-                .fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
+            Ok(bytes.iter().fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
         };
         let mut pos = self.pos;
         for _ in 0..count {
@@ -274,9 +263,7 @@ impl<'a> Reader<'a> {
                 0xde => (0, false, Some(len(&mut pos, at, 2)?.saturating_mul(2))),
                 0xdf => (0, false, Some(len(&mut pos, at, 4)?.saturating_mul(2))),
             };
-            let data = b
-                .get(pos..pos.saturating_add(skip))
-                .ok_or_else(|| eof(at))?;
+            let data = b.get(pos..pos.saturating_add(skip)).ok_or_else(|| eof(at))?;
             if text && !data.is_ascii() && std::str::from_utf8(data).is_err() {
                 return Err(syntax(pos, "invalid UTF-8 in string"));
             }
@@ -324,10 +311,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Skips the element at the cursor if its marker passes `accept`, returning its span.
-    fn span_if(
-        &mut self,
-        accept: impl Fn(u8) -> bool,
-    ) -> Result<Option<Range<usize>>, DecodeError> {
+    fn span_if(&mut self, accept: impl Fn(u8) -> bool) -> Result<Option<Range<usize>>, DecodeError> {
         if !self.r.peek().is_some_and(accept) {
             return Ok(None);
         }
@@ -414,14 +398,7 @@ impl schema::Walker for Walker<'_> {
 }
 
 /// Writes a header: the fix form if `n` fits, else the 8/16/32-bit forms whose markers are given.
-fn write_len(
-    out: &mut BytesMut,
-    n: usize,
-    fix: Option<(u8, usize)>,
-    m8: Option<u8>,
-    m16: u8,
-    m32: u8,
-) {
+fn write_len(out: &mut BytesMut, n: usize, fix: Option<(u8, usize)>, m8: Option<u8>, m16: u8, m32: u8) {
     match (fix, m8) {
         (Some((base, max)), _) if n <= max => out.put_u8(base | n as u8),
         (_, Some(m8)) if n <= 0xff => {
@@ -574,10 +551,7 @@ mod tests {
     fn lengths_and_types() {
         for n in [0usize, 31, 32, 255, 256, 65535, 65536] {
             let s = "a".repeat(n);
-            assert_eq!(
-                decode_value(&bytes(&Value::from(s.as_str()))).unwrap(),
-                Value::from(s.as_str())
-            );
+            assert_eq!(decode_value(&bytes(&Value::from(s.as_str()))).unwrap(), Value::from(s.as_str()));
             let b = Value::Bytes(vec![7; n]);
             assert_eq!(decode_value(&bytes(&b)).unwrap(), b);
         }
@@ -588,10 +562,7 @@ mod tests {
         let d = Value::Dict(dict! { "k" => vec![Value::Bool(true)], "z" => dict!{ "n" => 1u64 } });
         assert_eq!(decode_value(&bytes(&d)).unwrap(), d);
         // float32 widens.
-        assert_eq!(
-            decode_value(&hex::decode("ca3fc00000").unwrap()).unwrap(),
-            Value::Float(1.5)
-        );
+        assert_eq!(decode_value(&hex::decode("ca3fc00000").unwrap()).unwrap(), Value::Float(1.5));
     }
 
     #[test]
@@ -617,10 +588,7 @@ mod tests {
         let ext = hex::decode("d60100000000").unwrap();
         let mut r = Reader { b: &ext, pos: 0 };
         assert!(r.skip(0).is_ok() && r.pos == ext.len());
-        assert!(matches!(
-            decode_value(&ext),
-            Err(DecodeError::Unsupported { .. })
-        ));
+        assert!(matches!(decode_value(&ext), Err(DecodeError::Unsupported { .. })));
         let deep = [vec![0x91; MAX_DEPTH + 1], vec![0x90]].concat();
         assert!(decode_value(&deep).is_err());
         let ok = [vec![0x91; MAX_DEPTH - 1], vec![0x90]].concat();

@@ -47,40 +47,22 @@ pub(super) fn decode_message<W: Walker>(
     if message == "UNKNOWN" {
         return Err(DecodeError::UnknownType(type_code));
     }
-    let mut r = Elements {
-        w,
-        frame,
-        format,
-        message,
-        index: 1,
-        ended: false,
-    };
+    let mut r = Elements { w, frame, format, message, index: 1, ended: false };
     let decoded = match type_code {
-        code::HELLO => Message::Hello {
-            realm: r.string("Realm")?,
-            details: r.dict("Details")?,
-        },
-        code::WELCOME => Message::Welcome {
-            session: r.id("Session")?,
-            details: r.dict("Details")?,
-        },
+        code::HELLO => Message::Hello { realm: r.string("Realm")?, details: r.dict("Details")? },
+        code::WELCOME => Message::Welcome { session: r.id("Session")?, details: r.dict("Details")? },
         code::ABORT => Message::Abort {
             details: r.dict("Details")?,
             reason: r.string("Reason")?,
             payload: r.payload(false)?,
         },
-        code::CHALLENGE => Message::Challenge {
-            authmethod: r.string("AuthMethod")?,
-            extra: r.dict("Extra")?,
-        },
-        code::AUTHENTICATE => Message::Authenticate {
-            signature: r.string("Signature")?,
-            extra: r.dict("Extra")?,
-        },
-        code::GOODBYE => Message::Goodbye {
-            details: r.dict("Details")?,
-            reason: r.string("Reason")?,
-        },
+        code::CHALLENGE => {
+            Message::Challenge { authmethod: r.string("AuthMethod")?, extra: r.dict("Extra")? }
+        }
+        code::AUTHENTICATE => {
+            Message::Authenticate { signature: r.string("Signature")?, extra: r.dict("Extra")? }
+        }
+        code::GOODBYE => Message::Goodbye { details: r.dict("Details")?, reason: r.string("Reason")? },
         code::ERROR => Message::Error {
             request_type: r.uint("REQUEST.Type")?,
             request: r.id("Request")?,
@@ -94,27 +76,23 @@ pub(super) fn decode_message<W: Walker>(
             topic: r.string("Topic")?,
             payload: r.payload(true)?,
         },
-        code::PUBLISHED => Message::Published {
-            request: r.id("Request")?,
-            publication: r.id("Publication")?,
-        },
+        code::PUBLISHED => {
+            Message::Published { request: r.id("Request")?, publication: r.id("Publication")? }
+        }
         code::SUBSCRIBE => Message::Subscribe {
             request: r.id("Request")?,
             options: r.dict("Options")?,
             topic: r.string("Topic")?,
         },
-        code::SUBSCRIBED => Message::Subscribed {
-            request: r.id("Request")?,
-            subscription: r.id("Subscription")?,
-        },
-        code::UNSUBSCRIBE => Message::Unsubscribe {
-            request: r.id("Request")?,
-            subscription: r.id("Subscription")?,
-        },
-        code::UNSUBSCRIBED => Message::Unsubscribed {
-            request: r.id("Request")?,
-            details: r.opt_dict("Details")?,
-        },
+        code::SUBSCRIBED => {
+            Message::Subscribed { request: r.id("Request")?, subscription: r.id("Subscription")? }
+        }
+        code::UNSUBSCRIBE => {
+            Message::Unsubscribe { request: r.id("Request")?, subscription: r.id("Subscription")? }
+        }
+        code::UNSUBSCRIBED => {
+            Message::Unsubscribed { request: r.id("Request")?, details: r.opt_dict("Details")? }
+        }
         code::EVENT => Message::Event {
             subscription: r.id("Subscription")?,
             publication: r.id("Publication")?,
@@ -127,10 +105,7 @@ pub(super) fn decode_message<W: Walker>(
             procedure: r.string("Procedure")?,
             payload: r.payload(true)?,
         },
-        code::CANCEL => Message::Cancel {
-            request: r.id("Request")?,
-            options: r.dict("Options")?,
-        },
+        code::CANCEL => Message::Cancel { request: r.id("Request")?, options: r.dict("Options")? },
         code::RESULT => Message::Result {
             request: r.id("Request")?,
             details: r.dict("Details")?,
@@ -141,28 +116,22 @@ pub(super) fn decode_message<W: Walker>(
             options: r.dict("Options")?,
             procedure: r.string("Procedure")?,
         },
-        code::REGISTERED => Message::Registered {
-            request: r.id("Request")?,
-            registration: r.id("Registration")?,
-        },
-        code::UNREGISTER => Message::Unregister {
-            request: r.id("Request")?,
-            registration: r.id("Registration")?,
-        },
-        code::UNREGISTERED => Message::Unregistered {
-            request: r.id("Request")?,
-            details: r.opt_dict("Details")?,
-        },
+        code::REGISTERED => {
+            Message::Registered { request: r.id("Request")?, registration: r.id("Registration")? }
+        }
+        code::UNREGISTER => {
+            Message::Unregister { request: r.id("Request")?, registration: r.id("Registration")? }
+        }
+        code::UNREGISTERED => {
+            Message::Unregistered { request: r.id("Request")?, details: r.opt_dict("Details")? }
+        }
         code::INVOCATION => Message::Invocation {
             request: r.id("Request")?,
             registration: r.id("Registration")?,
             details: r.dict("Details")?,
             payload: r.payload(true)?,
         },
-        code::INTERRUPT => Message::Interrupt {
-            request: r.id("Request")?,
-            options: r.dict("Options")?,
-        },
+        code::INTERRUPT => Message::Interrupt { request: r.id("Request")?, options: r.dict("Options")? },
         code::YIELD => Message::Yield {
             request: r.id("Request")?,
             options: r.dict("Options")?,
@@ -188,12 +157,7 @@ struct Elements<'w, 'f, W> {
 
 impl<W: Walker> Elements<'_, '_, W> {
     fn element_error(&self, name: &'static str, expected: &'static str) -> DecodeError {
-        DecodeError::Element {
-            message: self.message,
-            index: self.index,
-            name,
-            expected,
-        }
+        DecodeError::Element { message: self.message, index: self.index, name, expected }
     }
 
     /// Moves to the next element, which may be absent.
@@ -209,10 +173,7 @@ impl<W: Walker> Elements<'_, '_, W> {
         if self.advance()? {
             Ok(())
         } else {
-            Err(DecodeError::Arity {
-                message: self.message,
-                count: self.index,
-            })
+            Err(DecodeError::Arity { message: self.message, count: self.index })
         }
     }
 
@@ -229,30 +190,21 @@ impl<W: Walker> Elements<'_, '_, W> {
 
     fn uint(&mut self, name: &'static str) -> Result<u64, DecodeError> {
         self.required()?;
-        let value = self
-            .w
-            .uint()?
-            .ok_or_else(|| self.element_error(name, "a non-negative integer"))?;
+        let value = self.w.uint()?.ok_or_else(|| self.element_error(name, "a non-negative integer"))?;
         self.index += 1;
         Ok(value)
     }
 
     fn string(&mut self, name: &'static str) -> Result<String, DecodeError> {
         self.required()?;
-        let value = self
-            .w
-            .string()?
-            .ok_or_else(|| self.element_error(name, "a string"))?;
+        let value = self.w.string()?.ok_or_else(|| self.element_error(name, "a string"))?;
         self.index += 1;
         Ok(value)
     }
 
     fn dict(&mut self, name: &'static str) -> Result<Dict, DecodeError> {
         self.required()?;
-        let value = self
-            .w
-            .dict()?
-            .ok_or_else(|| self.element_error(name, "a dict"))?;
+        let value = self.w.dict()?.ok_or_else(|| self.element_error(name, "a dict"))?;
         self.index += 1;
         Ok(value)
     }
@@ -261,28 +213,19 @@ impl<W: Walker> Elements<'_, '_, W> {
         if !self.advance()? {
             return Ok(None);
         }
-        let value = self
-            .w
-            .dict()?
-            .ok_or_else(|| self.element_error(name, "a dict"))?;
+        let value = self.w.dict()?.ok_or_else(|| self.element_error(name, "a dict"))?;
         self.index += 1;
         Ok(Some(value))
     }
 
     /// The optional trailing `Arguments|list` and `ArgumentsKw|dict`, as spans of the frame.
     fn payload(&mut self, transparent_ok: bool) -> Result<Payload, DecodeError> {
-        let mut payload = Payload {
-            format: self.format,
-            args: None,
-            kwargs: None,
-        };
+        let mut payload = Payload { format: self.format, args: None, kwargs: None };
         if !self.advance()? {
             return Ok(payload);
         }
-        let (span, transparent) = self
-            .w
-            .args(transparent_ok)?
-            .ok_or_else(|| self.element_error("Arguments", "a list"))?;
+        let (span, transparent) =
+            self.w.args(transparent_ok)?.ok_or_else(|| self.element_error("Arguments", "a list"))?;
         payload.args = Some(self.frame.slice(span));
         self.index += 1;
         if !self.advance()? {
@@ -293,10 +236,8 @@ impl<W: Walker> Elements<'_, '_, W> {
             self.index -= 1;
             return Err(self.element_error("Arguments", "a list"));
         }
-        let span = self
-            .w
-            .kwargs()?
-            .ok_or_else(|| self.element_error("ArgumentsKw", "a dict with string keys"))?;
+        let span =
+            self.w.kwargs()?.ok_or_else(|| self.element_error("ArgumentsKw", "a dict with string keys"))?;
         payload.kwargs = Some(self.frame.slice(span));
         self.index += 1;
         Ok(payload)
@@ -313,10 +254,7 @@ impl<W: Walker> Elements<'_, '_, W> {
                     break;
                 }
             }
-            return Err(DecodeError::Arity {
-                message: self.message,
-                count,
-            });
+            return Err(DecodeError::Arity { message: self.message, count });
         }
         self.w.finish()
     }
@@ -378,9 +316,7 @@ pub(super) fn encode_message<'a>(
             push(Elem::UInt(*session));
             push(Elem::Dict(details));
         }
-        Message::Abort {
-            details, reason, ..
-        } => {
+        Message::Abort { details, reason, .. } => {
             push(Elem::Dict(details));
             push(Elem::Str(reason));
         }
@@ -396,53 +332,22 @@ pub(super) fn encode_message<'a>(
             push(Elem::Dict(details));
             push(Elem::Str(reason));
         }
-        Message::Error {
-            request_type,
-            request,
-            details,
-            error,
-            ..
-        } => {
+        Message::Error { request_type, request, details, error, .. } => {
             push(Elem::UInt(*request_type));
             push(Elem::UInt(*request));
             push(Elem::Dict(details));
             push(Elem::Str(error));
         }
-        Message::Publish {
-            request,
-            options,
-            topic,
-            ..
-        }
-        | Message::Subscribe {
-            request,
-            options,
-            topic,
-        } => {
+        Message::Publish { request, options, topic, .. } | Message::Subscribe { request, options, topic } => {
             push(Elem::UInt(*request));
             push(Elem::Dict(options));
             push(Elem::Str(topic));
         }
-        Message::Published {
-            request,
-            publication: other,
-        }
-        | Message::Subscribed {
-            request,
-            subscription: other,
-        }
-        | Message::Unsubscribe {
-            request,
-            subscription: other,
-        }
-        | Message::Registered {
-            request,
-            registration: other,
-        }
-        | Message::Unregister {
-            request,
-            registration: other,
-        } => {
+        Message::Published { request, publication: other }
+        | Message::Subscribed { request, subscription: other }
+        | Message::Unsubscribe { request, subscription: other }
+        | Message::Registered { request, registration: other }
+        | Message::Unregister { request, registration: other } => {
             push(Elem::UInt(*request));
             push(Elem::UInt(*other));
         }
@@ -452,51 +357,28 @@ pub(super) fn encode_message<'a>(
                 push(Elem::Dict(details));
             }
         }
-        Message::Event {
-            subscription,
-            publication,
-            details,
-            ..
-        } => {
+        Message::Event { subscription, publication, details, .. } => {
             push(Elem::UInt(*subscription));
             push(Elem::UInt(*publication));
             push(Elem::Dict(details));
         }
-        Message::Call {
-            request,
-            options,
-            procedure,
-            ..
-        }
-        | Message::Register {
-            request,
-            options,
-            procedure,
-        } => {
+        Message::Call { request, options, procedure, .. }
+        | Message::Register { request, options, procedure } => {
             push(Elem::UInt(*request));
             push(Elem::Dict(options));
             push(Elem::Str(procedure));
         }
         Message::Cancel { request, options }
         | Message::Interrupt { request, options }
-        | Message::Yield {
-            request, options, ..
-        } => {
+        | Message::Yield { request, options, .. } => {
             push(Elem::UInt(*request));
             push(Elem::Dict(options));
         }
-        Message::Result {
-            request, details, ..
-        } => {
+        Message::Result { request, details, .. } => {
             push(Elem::UInt(*request));
             push(Elem::Dict(details));
         }
-        Message::Invocation {
-            request,
-            registration,
-            details,
-            ..
-        } => {
+        Message::Invocation { request, registration, details, .. } => {
             push(Elem::UInt(*request));
             push(Elem::UInt(*registration));
             push(Elem::Dict(details));

@@ -36,28 +36,11 @@ impl Rng {
                 Value::Float(if f.is_finite() { f } else { 0.25 })
             }
             5 | 6 => {
-                let alphabet = [
-                    "a",
-                    "Z",
-                    "é",
-                    "\"",
-                    "\\",
-                    "\n",
-                    "\u{1}",
-                    "\u{1F600}",
-                    " ",
-                    "\0",
-                    "/",
-                ];
+                let alphabet = ["a", "Z", "é", "\"", "\\", "\n", "\u{1}", "\u{1F600}", " ", "\0", "/"];
                 let len = self.below(12);
-                let s: String = (0..len)
-                    .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
-                    .collect();
-                Value::Str(if s.starts_with('\0') {
-                    format!("x{s}")
-                } else {
-                    s
-                })
+                let s: String =
+                    (0..len).map(|_| alphabet[self.below(alphabet.len() as u64) as usize]).collect();
+                Value::Str(if s.starts_with('\0') { format!("x{s}") } else { s })
             }
             7 => Value::Bytes((0..self.below(20)).map(|_| self.next() as u8).collect()),
             8 => Value::List((0..self.below(5)).map(|_| self.value(depth + 1)).collect()),
@@ -109,38 +92,22 @@ fn all_messages(format: Serializer) -> Vec<Message> {
     let both = Payload::from_values(format, Some(&sample_args()), Some(&sample_kwargs()));
     let args_only = Payload::from_values(format, Some(&[Value::from("x")]), None);
     // Decoding sets the format even of an empty payload.
-    let empty = Payload {
-        format,
-        args: None,
-        kwargs: None,
-    };
+    let empty = Payload { format, args: None, kwargs: None };
     let opts = dict! { "acknowledge" => true, "exclude" => vec![Value::Int(1), Value::Int(2)], "x_custom" => Value::Float(2.5) };
     vec![
         Message::Hello {
             realm: "realm1".into(),
             details: dict! { "roles" => dict! { "caller" => dict!{} } },
         },
-        Message::Welcome {
-            session: MAX_ID,
-            details: dict! { "authid" => "ä" },
-        },
+        Message::Welcome { session: MAX_ID, details: dict! { "authid" => "ä" } },
         Message::Abort {
             details: dict! {},
             reason: "wamp.error.no_such_realm".into(),
             payload: args_only.clone(),
         },
-        Message::Challenge {
-            authmethod: "wampcra".into(),
-            extra: dict! { "challenge" => "{\"x\":1}" },
-        },
-        Message::Authenticate {
-            signature: "sig==".into(),
-            extra: dict! {},
-        },
-        Message::Goodbye {
-            details: dict! { "message" => "bye" },
-            reason: "wamp.close.normal".into(),
-        },
+        Message::Challenge { authmethod: "wampcra".into(), extra: dict! { "challenge" => "{\"x\":1}" } },
+        Message::Authenticate { signature: "sig==".into(), extra: dict! {} },
+        Message::Goodbye { details: dict! { "message" => "bye" }, reason: "wamp.close.normal".into() },
         Message::Error {
             request_type: code::CALL,
             request: 7,
@@ -154,33 +121,12 @@ fn all_messages(format: Serializer) -> Vec<Message> {
             topic: "com.topic".into(),
             payload: both.clone(),
         },
-        Message::Publish {
-            request: 0,
-            options: dict! {},
-            topic: "".into(),
-            payload: empty.clone(),
-        },
-        Message::Published {
-            request: 1,
-            publication: 5512315355,
-        },
-        Message::Subscribe {
-            request: 2,
-            options: dict! { "match" => "prefix" },
-            topic: "com".into(),
-        },
-        Message::Subscribed {
-            request: 2,
-            subscription: 3,
-        },
-        Message::Unsubscribe {
-            request: 4,
-            subscription: 3,
-        },
-        Message::Unsubscribed {
-            request: 4,
-            details: None,
-        },
+        Message::Publish { request: 0, options: dict! {}, topic: "".into(), payload: empty.clone() },
+        Message::Published { request: 1, publication: 5512315355 },
+        Message::Subscribe { request: 2, options: dict! { "match" => "prefix" }, topic: "com".into() },
+        Message::Subscribed { request: 2, subscription: 3 },
+        Message::Unsubscribe { request: 4, subscription: 3 },
+        Message::Unsubscribed { request: 4, details: None },
         Message::Unsubscribed {
             request: 0,
             details: Some(dict! { "subscription" => 3u64, "reason" => "wamp.x" }),
@@ -191,68 +137,28 @@ fn all_messages(format: Serializer) -> Vec<Message> {
             details: dict! { "publisher" => 5u64 },
             payload: both.clone(),
         },
-        Message::Event {
-            subscription: 3,
-            publication: 9,
-            details: dict! {},
-            payload: empty.clone(),
-        },
+        Message::Event { subscription: 3, publication: 9, details: dict! {}, payload: empty.clone() },
         Message::Call {
             request: 5,
             options: dict! { "timeout" => 1000u64 },
             procedure: "com.proc".into(),
             payload: args_only.clone(),
         },
-        Message::Cancel {
-            request: 5,
-            options: dict! { "mode" => "kill" },
-        },
-        Message::Result {
-            request: 5,
-            details: dict! { "progress" => true },
-            payload: both.clone(),
-        },
-        Message::Register {
-            request: 6,
-            options: dict! {},
-            procedure: "com.proc".into(),
-        },
-        Message::Registered {
-            request: 6,
-            registration: 77,
-        },
-        Message::Unregister {
-            request: 8,
-            registration: 77,
-        },
-        Message::Unregistered {
-            request: 8,
-            details: None,
-        },
-        Message::Unregistered {
-            request: 0,
-            details: Some(dict! { "registration" => 77u64 }),
-        },
-        Message::Invocation {
-            request: 9,
-            registration: 77,
-            details: dict! {},
-            payload: both.clone(),
-        },
-        Message::Interrupt {
-            request: 9,
-            options: dict! {},
-        },
+        Message::Cancel { request: 5, options: dict! { "mode" => "kill" } },
+        Message::Result { request: 5, details: dict! { "progress" => true }, payload: both.clone() },
+        Message::Register { request: 6, options: dict! {}, procedure: "com.proc".into() },
+        Message::Registered { request: 6, registration: 77 },
+        Message::Unregister { request: 8, registration: 77 },
+        Message::Unregistered { request: 8, details: None },
+        Message::Unregistered { request: 0, details: Some(dict! { "registration" => 77u64 }) },
+        Message::Invocation { request: 9, registration: 77, details: dict! {}, payload: both.clone() },
+        Message::Interrupt { request: 9, options: dict! {} },
         Message::Yield {
             request: 9,
             options: dict! {},
             payload: Payload::from_values(format, None, Some(&sample_kwargs())),
         },
-        Message::Yield {
-            request: 9,
-            options: dict! {},
-            payload: empty,
-        },
+        Message::Yield { request: 9, options: dict! {}, payload: empty },
         Message::Publish {
             request: 10,
             options: dict! { "enc_algo" => "cryptobox" },
@@ -270,17 +176,9 @@ fn normalized(message: &Message) -> (Message, Option<ParsedPayload>) {
     let mut m = message.clone();
     let payload = schema::payload_of(message).map(|p| {
         let transparent = p.transparent().unwrap();
-        let (args, kwargs) = if transparent.is_some() {
-            (None, None)
-        } else {
-            p.to_values().unwrap()
-        };
+        let (args, kwargs) = if transparent.is_some() { (None, None) } else { p.to_values().unwrap() };
         // Absent args before kwargs are encoded as `[]`.
-        let args = if args.is_none() && kwargs.is_some() {
-            Some(vec![])
-        } else {
-            args
-        };
+        let args = if args.is_none() && kwargs.is_some() { Some(vec![]) } else { args };
         (args, kwargs, transparent)
     });
     if let Some(p) = payload_mut(&mut m) {
@@ -317,11 +215,7 @@ fn serializer_names_and_ids() {
     assert_eq!(Serializer::from_rawsocket_id(0), None);
     assert_eq!(Serializer::from_ws_subprotocol("wamp.2.ubjson"), None);
     assert_eq!(Serializer::MsgPack.ws_subprotocol(), "wamp.2.msgpack");
-    assert!(
-        !Serializer::Json.is_binary()
-            && Serializer::Cbor.is_binary()
-            && Serializer::MsgPack.is_binary()
-    );
+    assert!(!Serializer::Json.is_binary() && Serializer::Cbor.is_binary() && Serializer::MsgPack.is_binary());
     assert_eq!(Serializer::default(), Serializer::Json);
 }
 
@@ -330,10 +224,9 @@ fn every_message_round_trips_in_every_format() {
     for format in Serializer::ALL {
         for message in all_messages(format) {
             let bytes = encode_to_bytes(&message, format);
-            let decoded = decode(format, bytes.clone())
-                .unwrap_or_else(|e| panic!("{format:?} {message:?}: {e}"));
-            if matches!(schema::payload_of(&message), Some(p) if p.args.is_none() && p.kwargs.is_some())
-            {
+            let decoded =
+                decode(format, bytes.clone()).unwrap_or_else(|e| panic!("{format:?} {message:?}: {e}"));
+            if matches!(schema::payload_of(&message), Some(p) if p.args.is_none() && p.kwargs.is_some()) {
                 assert_eq!(normalized(&decoded), normalized(&message));
             } else {
                 assert_eq!(decoded, message, "{format:?}");
@@ -352,11 +245,7 @@ fn messages_transcode_between_every_pair() {
                 let mut out = BytesMut::new();
                 try_encode(&message, to, &mut out).unwrap();
                 let decoded = decode(to, out.freeze()).unwrap();
-                assert_eq!(
-                    normalized(&decoded),
-                    normalized(&message),
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(normalized(&decoded), normalized(&message), "{from:?} -> {to:?}");
             }
         }
     }
@@ -368,11 +257,7 @@ fn known_encodings() {
         request: 239714735,
         options: dict! {},
         topic: "com.myapp.mytopic1".into(),
-        payload: Payload::from_values(
-            Serializer::Json,
-            Some(&[Value::from("Hello, world!")]),
-            None,
-        ),
+        payload: Payload::from_values(Serializer::Json, Some(&[Value::from("Hello, world!")]), None),
     };
     assert_eq!(
         encode_to_bytes(&publish, Serializer::Json),
@@ -392,27 +277,15 @@ fn known_encodings() {
         options: dict! {},
         payload: Payload::from_values(Serializer::Json, None, Some(&dict! { "a" => 1u64 })),
     };
-    assert_eq!(
-        encode_to_bytes(&kw_only, Serializer::Json),
-        Bytes::from_static(br#"[70,1,{},[],{"a":1}]"#)
-    );
-    assert_eq!(
-        hex::encode(encode_to_bytes(&kw_only, Serializer::MsgPack)),
-        "954601809081a16101"
-    );
-    assert_eq!(
-        hex::encode(encode_to_bytes(&kw_only, Serializer::Cbor)),
-        "85184601a080a1616101"
-    );
+    assert_eq!(encode_to_bytes(&kw_only, Serializer::Json), Bytes::from_static(br#"[70,1,{},[],{"a":1}]"#));
+    assert_eq!(hex::encode(encode_to_bytes(&kw_only, Serializer::MsgPack)), "954601809081a16101");
+    assert_eq!(hex::encode(encode_to_bytes(&kw_only, Serializer::Cbor)), "85184601a080a1616101");
 }
 
 #[test]
 fn payload_spans_are_zero_copy() {
     let frames: [(Serializer, &[u8]); 3] = [
-        (
-            Serializer::Json,
-            br#" [ 36 , 1 , 2 , {} , [ 1 , "a" ] , { "k" : [ ] } ] "#,
-        ),
+        (Serializer::Json, br#" [ 36 , 1 , 2 , {} , [ 1 , "a" ] , { "k" : [ ] } ] "#),
         (
             Serializer::MsgPack,
             &hex::decode("96240102809201a161")
@@ -421,10 +294,7 @@ fn payload_spans_are_zero_copy() {
                 .chain(hex::decode("81a16b90").unwrap())
                 .collect::<Vec<_>>(),
         ),
-        (
-            Serializer::Cbor,
-            &hex::decode("9f18240102a082016161bf616b80ffff").unwrap(),
-        ),
+        (Serializer::Cbor, &hex::decode("9f18240102a082016161bf616b80ffff").unwrap()),
     ];
     // The CBOR frame: an indefinite outer list, with an indefinite (but string-keyed) kwargs map.
     let frames = frames.map(|(f, b)| (f, Bytes::copy_from_slice(b)));
@@ -435,29 +305,17 @@ fn payload_spans_are_zero_copy() {
             panic!("not an EVENT")
         };
         let range = frame.as_ptr_range();
-        for span in [
-            payload.args.as_ref().unwrap(),
-            payload.kwargs.as_ref().unwrap(),
-        ] {
-            assert!(
-                range.contains(&span.as_ptr()),
-                "{format:?}: span was copied"
-            );
+        for span in [payload.args.as_ref().unwrap(), payload.kwargs.as_ref().unwrap()] {
+            assert!(range.contains(&span.as_ptr()), "{format:?}: span was copied");
         }
         let (args, kwargs) = payload.to_values().unwrap();
-        assert_eq!(
-            args.unwrap(),
-            vec![Value::Int(1), Value::from("a")],
-            "{format:?}"
-        );
+        assert_eq!(args.unwrap(), vec![Value::Int(1), Value::from("a")], "{format:?}");
         assert_eq!(kwargs.unwrap(), dict! { "k" => Vec::<Value>::new() });
         assert_eq!(payload.format, format);
     }
-    let Message::Event { payload, .. } = decode(
-        Serializer::Json,
-        Bytes::from_static(br#"[36,1,2,{},[1,"a"],{"k":[]}]"#),
-    )
-    .unwrap() else {
+    let Message::Event { payload, .. } =
+        decode(Serializer::Json, Bytes::from_static(br#"[36,1,2,{},[1,"a"],{"k":[]}]"#)).unwrap()
+    else {
         panic!()
     };
     assert_eq!(&payload.args.unwrap()[..], br#"[1,"a"]"#);
@@ -472,21 +330,11 @@ fn payload_transcoding_preserves_values() {
         (Some(vec![]), None),
         (None, Some(dict! {})),
         (None, None),
-        (
-            Some(vec![
-                Value::Bytes(vec![]),
-                Value::from(""),
-                Value::Float(0.0),
-                Value::Int(i64::MIN),
-            ]),
-            None,
-        ),
+        (Some(vec![Value::Bytes(vec![]), Value::from(""), Value::Float(0.0), Value::Int(i64::MIN)]), None),
     ];
     for _ in 0..200 {
         let args = (0..rng.below(4)).map(|_| rng.value(0)).collect::<Vec<_>>();
-        let kwargs = (0..rng.below(4))
-            .map(|i| (format!("key{i}"), rng.value(0)))
-            .collect::<Dict>();
+        let kwargs = (0..rng.below(4)).map(|i| (format!("key{i}"), rng.value(0))).collect::<Dict>();
         cases.push((Some(args), Some(kwargs)));
     }
     for (args, kwargs) in cases {
@@ -496,11 +344,7 @@ fn payload_transcoding_preserves_values() {
             for to in Serializer::ALL {
                 let there = payload.transcode(to).unwrap();
                 assert_eq!(there.format, to);
-                assert_eq!(
-                    there.to_values().unwrap(),
-                    (args.clone(), kwargs.clone()),
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(there.to_values().unwrap(), (args.clone(), kwargs.clone()), "{from:?} -> {to:?}");
                 // And back, to the same bytes.
                 assert_eq!(there.transcode(from).unwrap(), payload);
             }
@@ -510,43 +354,22 @@ fn payload_transcoding_preserves_values() {
 
 #[test]
 fn same_format_transcode_shares_the_bytes() {
-    let payload = Payload::from_values(
-        Serializer::Cbor,
-        Some(&sample_args()),
-        Some(&sample_kwargs()),
-    );
+    let payload = Payload::from_values(Serializer::Cbor, Some(&sample_args()), Some(&sample_kwargs()));
     let same = payload.transcode(Serializer::Cbor).unwrap();
-    assert_eq!(
-        same.args.as_ref().unwrap().as_ptr(),
-        payload.args.as_ref().unwrap().as_ptr()
-    );
-    assert_eq!(
-        same.kwargs.as_ref().unwrap().as_ptr(),
-        payload.kwargs.as_ref().unwrap().as_ptr()
-    );
-    assert_eq!(
-        Payload::empty()
-            .transcode(Serializer::MsgPack)
-            .unwrap()
-            .format,
-        Serializer::MsgPack
-    );
+    assert_eq!(same.args.as_ref().unwrap().as_ptr(), payload.args.as_ref().unwrap().as_ptr());
+    assert_eq!(same.kwargs.as_ref().unwrap().as_ptr(), payload.kwargs.as_ref().unwrap().as_ptr());
+    assert_eq!(Payload::empty().transcode(Serializer::MsgPack).unwrap().format, Serializer::MsgPack);
 }
 
 #[test]
 fn binary_becomes_base64_strings_in_json() {
     let payload = Payload::from_values(
         Serializer::MsgPack,
-        Some(&[Value::Bytes(
-            hex::decode("10e3ff9053075c526f5fc06d4fe37cdb").unwrap(),
-        )]),
+        Some(&[Value::Bytes(hex::decode("10e3ff9053075c526f5fc06d4fe37cdb").unwrap())]),
         None,
     );
     let json = payload.transcode(Serializer::Json).unwrap();
-    assert_eq!(
-        &json.args.unwrap()[..],
-        br#"["\u0000EOP/kFMHXFJvX8BtT+N82w=="]"#
-    );
+    assert_eq!(&json.args.unwrap()[..], br#"["\u0000EOP/kFMHXFJvX8BtT+N82w=="]"#);
     let cbor = Payload {
         format: Serializer::Json,
         args: Some(Bytes::from_static(br#"["\u0000AAEC"]"#)),
@@ -563,10 +386,7 @@ fn transparent_payloads() {
     for format in Serializer::ALL {
         let payload = Payload::from_transparent(format, data);
         assert!(payload.is_transparent());
-        assert_eq!(
-            payload.transparent().unwrap(),
-            Some(Value::Bytes(data.to_vec()))
-        );
+        assert_eq!(payload.transparent().unwrap(), Some(Value::Bytes(data.to_vec())));
         assert_eq!(payload.to_values(), Err(DecodeError::TransparentPayload));
         for to in Serializer::ALL {
             assert_eq!(
@@ -576,36 +396,18 @@ fn transparent_payloads() {
         }
     }
     // A text payload (as some peers send) is transparent too; a list is not.
-    let text = decode(
-        Serializer::Json,
-        Bytes::from_static(br#"[16,1,{"enc_algo":"cryptobox"},"t","a1666e"]"#),
-    )
-    .unwrap();
-    let Message::Publish { payload, .. } = text else {
-        panic!()
-    };
+    let text =
+        decode(Serializer::Json, Bytes::from_static(br#"[16,1,{"enc_algo":"cryptobox"},"t","a1666e"]"#))
+            .unwrap();
+    let Message::Publish { payload, .. } = text else { panic!() };
     assert_eq!(payload.transparent().unwrap(), Some(Value::from("a1666e")));
     assert!(!Payload::from_values(Serializer::Json, Some(&[]), None).is_transparent());
     assert!(!Payload::empty().is_transparent());
     // It must stand alone, and ABORT cannot carry one.
-    let err = decode(
-        Serializer::Json,
-        Bytes::from_static(br#"[16,1,{},"t","a1",{}]"#),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "PUBLISH: element 4 (Arguments) must be a list"
-    );
-    let err = decode(
-        Serializer::Json,
-        Bytes::from_static(br#"[3,{},"wamp.x","a1"]"#),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "ABORT: element 3 (Arguments) must be a list"
-    );
+    let err = decode(Serializer::Json, Bytes::from_static(br#"[16,1,{},"t","a1",{}]"#)).unwrap_err();
+    assert_eq!(err.to_string(), "PUBLISH: element 4 (Arguments) must be a list");
+    let err = decode(Serializer::Json, Bytes::from_static(br#"[3,{},"wamp.x","a1"]"#)).unwrap_err();
+    assert_eq!(err.to_string(), "ABORT: element 3 (Arguments) must be a list");
 }
 
 #[test]
@@ -617,144 +419,60 @@ fn error_messages() {
         (br#"["x"]"#, "message type must be a non-negative integer"),
         (b"[99, 1]", "unknown message type 99"),
         (b"[337, 5512315355]", "unknown message type 337"),
-        (
-            br#"[16, 1, {}, 42]"#,
-            "PUBLISH: element 3 (Topic) must be a string",
-        ),
-        (
-            br#"[16, 1, {}, "\u0000AAAA"]"#,
-            "PUBLISH: element 3 (Topic) must be a string",
-        ),
+        (br#"[16, 1, {}, 42]"#, "PUBLISH: element 3 (Topic) must be a string"),
+        (br#"[16, 1, {}, "\u0000AAAA"]"#, "PUBLISH: element 3 (Topic) must be a string"),
         (br#"[48, 1]"#, "CALL: wrong number of elements (2)"),
-        (
-            br#"[48, 1, {}, "p", [], {}, 5, 6]"#,
-            "CALL: wrong number of elements (8)",
-        ),
-        (
-            br#"[32, 1, {}, "t", []]"#,
-            "SUBSCRIBE: wrong number of elements (5)",
-        ),
-        (
-            br#"[16, -1, {}, "t"]"#,
-            "PUBLISH: element 1 (Request) must be an ID (an integer in [0, 2^53])",
-        ),
+        (br#"[48, 1, {}, "p", [], {}, 5, 6]"#, "CALL: wrong number of elements (8)"),
+        (br#"[32, 1, {}, "t", []]"#, "SUBSCRIBE: wrong number of elements (5)"),
+        (br#"[16, -1, {}, "t"]"#, "PUBLISH: element 1 (Request) must be an ID (an integer in [0, 2^53])"),
         (
             br#"[16, 9007199254740993, {}, "t"]"#,
             "PUBLISH: element 1 (Request) must be an ID (an integer in [0, 2^53])",
         ),
-        (
-            br#"[16, 1.0, {}, "t"]"#,
-            "PUBLISH: element 1 (Request) must be an ID (an integer in [0, 2^53])",
-        ),
-        (
-            br#"[16, 1, [], "t"]"#,
-            "PUBLISH: element 2 (Options) must be a dict",
-        ),
-        (
-            br#"[16, 1, {}, "t", {}]"#,
-            "PUBLISH: element 4 (Arguments) must be a list",
-        ),
-        (
-            br#"[16, 1, {}, "t", [], []]"#,
-            "PUBLISH: element 5 (ArgumentsKw) must be a dict with string keys",
-        ),
-        (
-            br#"[8, "x", 1, {}, "e"]"#,
-            "ERROR: element 1 (REQUEST.Type) must be a non-negative integer",
-        ),
-        (
-            br#"[16, 1, {}, "t"] x"#,
-            "invalid JSON at byte 17: trailing data after the message",
-        ),
-        (
-            br#"[16, 1, {}, "t""#,
-            "invalid JSON at byte 15: unexpected end of input",
-        ),
-        (
-            br#"[16, 1, {"a" 1}, "t"]"#,
-            "invalid JSON at byte 13: expected ':'",
-        ),
-        (
-            b"[16, 1, {}, \"t\xff\"]",
-            "invalid JSON at byte 14: invalid UTF-8",
-        ),
+        (br#"[16, 1.0, {}, "t"]"#, "PUBLISH: element 1 (Request) must be an ID (an integer in [0, 2^53])"),
+        (br#"[16, 1, [], "t"]"#, "PUBLISH: element 2 (Options) must be a dict"),
+        (br#"[16, 1, {}, "t", {}]"#, "PUBLISH: element 4 (Arguments) must be a list"),
+        (br#"[16, 1, {}, "t", [], []]"#, "PUBLISH: element 5 (ArgumentsKw) must be a dict with string keys"),
+        (br#"[8, "x", 1, {}, "e"]"#, "ERROR: element 1 (REQUEST.Type) must be a non-negative integer"),
+        (br#"[16, 1, {}, "t"] x"#, "invalid JSON at byte 17: trailing data after the message"),
+        (br#"[16, 1, {}, "t""#, "invalid JSON at byte 15: unexpected end of input"),
+        (br#"[16, 1, {"a" 1}, "t"]"#, "invalid JSON at byte 13: expected ':'"),
+        (b"[16, 1, {}, \"t\xff\"]", "invalid JSON at byte 14: invalid UTF-8"),
     ];
     for (frame, expected) in cases {
         let err = decode(Serializer::Json, Bytes::copy_from_slice(frame)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            *expected,
-            "{}",
-            String::from_utf8_lossy(frame)
-        );
+        assert_eq!(err.to_string(), *expected, "{}", String::from_utf8_lossy(frame));
     }
-    let err = decode(
-        Serializer::MsgPack,
-        Bytes::from_static(&[0x95, 0x10, 0x01, 0x80, 0xa1, b't', 0x91, 0xc1]),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid MessagePack at byte 7: reserved marker 0xc1"
-    );
+    let err =
+        decode(Serializer::MsgPack, Bytes::from_static(&[0x95, 0x10, 0x01, 0x80, 0xa1, b't', 0x91, 0xc1]))
+            .unwrap_err();
+    assert_eq!(err.to_string(), "invalid MessagePack at byte 7: reserved marker 0xc1");
     let err = decode(Serializer::Cbor, Bytes::from_static(&[0x82, 0x10, 0x01])).unwrap_err();
     assert_eq!(err.to_string(), "PUBLISH: wrong number of elements (2)");
     let err = decode_value(Serializer::MsgPack, &[0xd4, 0x01, 0x00]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "unsupported MessagePack value at byte 0: extension type"
-    );
+    assert_eq!(err.to_string(), "unsupported MessagePack value at byte 0: extension type");
     // Extension types are fine inside a payload that is only forwarded.
-    let with_ext = [
-        &[0x95, 0x10, 0x01, 0x80, 0xa1, b't', 0x91][..],
-        &[0xd4, 0x01, 0x00],
-    ]
-    .concat();
+    let with_ext = [&[0x95, 0x10, 0x01, 0x80, 0xa1, b't', 0x91][..], &[0xd4, 0x01, 0x00]].concat();
     let message = decode(Serializer::MsgPack, Bytes::from(with_ext.clone())).unwrap();
     assert_eq!(encode_to_bytes(&message, Serializer::MsgPack), with_ext);
     let mut out = BytesMut::new();
     assert!(try_encode(&message, Serializer::Json, &mut out).is_err());
     // `encode` leaves out what it cannot transcode.
-    assert_eq!(
-        encode_to_bytes(&message, Serializer::Json),
-        Bytes::from_static(br#"[16,1,{},"t"]"#)
-    );
+    assert_eq!(encode_to_bytes(&message, Serializer::Json), Bytes::from_static(br#"[16,1,{},"t"]"#));
 }
 
 #[test]
 fn ids_at_the_limits() {
-    let ok = decode(
-        Serializer::Json,
-        Bytes::from_static(b"[17, 0, 9007199254740992]"),
-    )
-    .unwrap();
-    assert_eq!(
-        ok,
-        Message::Published {
-            request: 0,
-            publication: MAX_ID
-        }
-    );
+    let ok = decode(Serializer::Json, Bytes::from_static(b"[17, 0, 9007199254740992]")).unwrap();
+    assert_eq!(ok, Message::Published { request: 0, publication: MAX_ID });
     assert!(decode(
         Serializer::MsgPack,
         Bytes::from(hex::decode("9311cf0020000000000001 00".replace(' ', "")).unwrap())
     )
     .is_err());
-    assert!(decode(
-        Serializer::MsgPack,
-        Bytes::from(hex::decode("9311ff00").unwrap())
-    )
-    .is_err());
-    assert!(decode(
-        Serializer::Cbor,
-        Bytes::from(hex::decode("83112000").unwrap())
-    )
-    .is_err());
-    assert!(decode(
-        Serializer::Cbor,
-        Bytes::from(hex::decode("8311001b0020000000000000").unwrap())
-    )
-    .is_ok());
+    assert!(decode(Serializer::MsgPack, Bytes::from(hex::decode("9311ff00").unwrap())).is_err());
+    assert!(decode(Serializer::Cbor, Bytes::from(hex::decode("83112000").unwrap())).is_err());
+    assert!(decode(Serializer::Cbor, Bytes::from(hex::decode("8311001b0020000000000000").unwrap())).is_ok());
 }
 
 #[test]
@@ -787,9 +505,7 @@ fn deep_nesting_is_rejected() {
         let hostile = match format {
             Serializer::Json => [&b"[36,1,2,{},"[..], &vec![b'['; 1 << 20]].concat(),
             Serializer::MsgPack => [&[0x95u8, 0x24, 1, 2, 0x80][..], &vec![0x91; 1 << 20]].concat(),
-            Serializer::Cbor => {
-                [&[0x85u8, 0x18, 0x24, 1, 2, 0xa0][..], &vec![0x9f; 1 << 20]].concat()
-            }
+            Serializer::Cbor => [&[0x85u8, 0x18, 0x24, 1, 2, 0xa0][..], &vec![0x9f; 1 << 20]].concat(),
         };
         assert!(decode(format, Bytes::from(hostile)).is_err());
     }
@@ -802,10 +518,7 @@ fn truncated_input_never_panics() {
             let frame = encode_to_bytes(&message, format);
             for cut in 0..frame.len() {
                 let result = decode(format, frame.slice(..cut));
-                assert!(
-                    result.is_err(),
-                    "{format:?} accepted a {cut}-byte prefix of {message:?}"
-                );
+                assert!(result.is_err(), "{format:?} accepted a {cut}-byte prefix of {message:?}");
             }
         }
     }
@@ -865,10 +578,7 @@ fn random_and_mutated_input_never_panics() {
         }
         let _ = decode_value(format, &frame);
     }
-    assert!(
-        accepted > 1000,
-        "the mutations should leave many messages valid ({accepted})"
-    );
+    assert!(accepted > 1000, "the mutations should leave many messages valid ({accepted})");
 }
 
 #[test]
@@ -897,15 +607,11 @@ fn skip_agrees_with_parse() {
         let skipped = decode(format, frame_of(format, &elems));
         match (&parsed, &skipped) {
             (Ok(Value::List(_)), Ok(_)) | (Err(_), Err(_)) => {}
-            (Ok(Value::List(_)), Err(e)) => panic!(
-                "{format:?}: parse ok, skip failed: {e} on {}",
-                hex::encode(&bytes)
-            ),
+            (Ok(Value::List(_)), Err(e)) => {
+                panic!("{format:?}: parse ok, skip failed: {e} on {}", hex::encode(&bytes))
+            }
             (Err(DecodeError::Unsupported { .. }), Ok(_)) => {}
-            (Err(e), Ok(_)) => panic!(
-                "{format:?}: skip ok, parse failed: {e} on {}",
-                hex::encode(&bytes)
-            ),
+            (Err(e), Ok(_)) => panic!("{format:?}: skip ok, parse failed: {e} on {}", hex::encode(&bytes)),
             // Transparent strings and non-lists in the Arguments position.
             (Ok(_), _) => {}
         }
