@@ -102,7 +102,7 @@ pub fn send_for<S: Source>(
     let elapsed = start.elapsed();
     let cpu = cpu_start.usage_since();
     sources.sort_by_key(|s| index(s));
-    Ok((sources, Phase { start_ns, elapsed, cpu, grace_deadline: Instant::now() + GRACE }))
+    Ok((sources, Phase { start_ns, elapsed, cpu, grace_deadline: Instant::now() + common.grace }))
 }
 
 /// Events or calls per second.

@@ -6,11 +6,13 @@
 //! bounds, reserve memory or exhaust the stack. Tags carry no meaning for WAMP: a tagged item decodes as
 //! its content. Output always uses definite lengths and the shortest integer/length heads.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
 
 use super::schema::{self, Elem};
+use super::transcode::{patch_header, Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -171,13 +173,32 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn text(&mut self, head: Head) -> Result<String, DecodeError> {
+    /// A text string's content: borrowed if it is in one piece, assembled from its chunks if not.
+    fn text(&mut self, head: Head) -> Result<Cow<'a, str>, DecodeError> {
+        let utf8 = |at: usize, part: &'a [u8]| std::str::from_utf8(part).map_err(|_| syntax(at, "invalid UTF-8 in text string"));
+        if !head.indefinite() {
+            let at = self.pos;
+            return utf8(at, self.take(head.arg)?).map(Cow::Borrowed);
+        }
         let mut text = String::new();
         self.string_chunks(head, |at, part| {
-            text.push_str(std::str::from_utf8(part).map_err(|_| syntax(at, "invalid UTF-8 in text string"))?);
+            text.push_str(utf8(at, part)?);
             Ok(())
         })?;
-        Ok(text)
+        Ok(Cow::Owned(text))
+    }
+
+    /// A byte string's content: borrowed if it is in one piece, assembled from its chunks if not.
+    fn byte_string(&mut self, head: Head) -> Result<Cow<'a, [u8]>, DecodeError> {
+        if !head.indefinite() {
+            return self.take(head.arg).map(Cow::Borrowed);
+        }
+        let mut bytes = Vec::new();
+        self.string_chunks(head, |_, part| {
+            bytes.extend_from_slice(part);
+            Ok(())
+        })?;
+        Ok(Cow::Owned(bytes))
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
@@ -189,15 +210,8 @@ impl<'a> Reader<'a> {
                 Ok(n) => Value::Int(-1 - n),
                 Err(_) => return Err(unsupported(at, "negative integer below -2^63")),
             },
-            BYTES => {
-                let mut bytes = Vec::new();
-                self.string_chunks(head, |_, part| {
-                    bytes.extend_from_slice(part);
-                    Ok(())
-                })?;
-                Value::Bytes(bytes)
-            }
-            TEXT => Value::Str(self.text(head)?),
+            BYTES => Value::Bytes(self.byte_string(head)?.into_owned()),
+            TEXT => Value::Str(self.text(head)?.into_owned()),
             ARRAY => {
                 let depth = self.enter(depth)?;
                 let mut list = Vec::new();
@@ -250,7 +264,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A map key, which WAMP requires to be a text string.
-    fn key(&mut self) -> Result<String, DecodeError> {
+    fn key(&mut self) -> Result<Cow<'a, str>, DecodeError> {
         let at = self.pos;
         let head = self.head()?;
         if head.major != TEXT {

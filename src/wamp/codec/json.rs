@@ -15,6 +15,7 @@ use base64::Engine as _;
 use bytes::{BufMut, BytesMut};
 
 use super::schema::{self, Elem};
+use super::transcode::{Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -190,7 +191,7 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal(b"true").map(|()| Value::Bool(true)),
             Some(b'f') => self.literal(b"false").map(|()| Value::Bool(false)),
             Some(b'n') => self.literal(b"null").map(|()| Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Number::value),
             _ => Err(self.unexpected()),
         }
     }
@@ -379,17 +380,17 @@ impl<'a> Parser<'a> {
         Ok(integer)
     }
 
-    fn number(&mut self) -> Result<Value, DecodeError> {
+    fn number(&mut self) -> Result<Number, DecodeError> {
         let start = self.pos;
         let integer = self.scan_number()?;
         let text = self.s.get(start..self.pos).ok_or_else(|| syntax(start, "invalid number"))?;
         if integer {
-            if let Some(value) = parse_integer(text) {
-                return Ok(value);
+            if let Some(number) = parse_integer(text) {
+                return Ok(number);
             }
         }
         // Fractions, exponents and integers beyond 64 bits.
-        text.parse::<f64>().map(Value::Float).map_err(|_| syntax(start, "invalid number"))
+        text.parse::<f64>().map(Number::Float).map_err(|_| syntax(start, "invalid number"))
     }
 
     /// Reads the number at the cursor if it is a non-negative integer that fits in `u64`.
@@ -445,6 +446,57 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads one value, feeding it to `sink` (the streaming twin of [`Parser::value`]).
+    fn emit<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), DecodeError> {
+        match self.peek() {
+            Some(open @ (b'[' | b'{')) => {
+                let depth = self.enter(depth)?;
+                let map = open == b'{';
+                let close = if map { b'}' } else { b']' };
+                let mark = sink.open(map, None);
+                let mut len = 0;
+                if !self.open(close) {
+                    loop {
+                        if len > 0 {
+                            sink.separator();
+                        }
+                        if map {
+                            if self.peek() != Some(b'"') {
+                                return Err(self.err("expected a string key"));
+                            }
+                            sink.scalar(Scalar::Str(&self.string()?));
+                            self.colon()?;
+                            sink.colon();
+                        }
+                        self.emit(sink, depth)?;
+                        len += 1;
+                        if !self.comma_or_close(close)? {
+                            break;
+                        }
+                    }
+                }
+                sink.close(map, mark, len);
+            }
+            Some(b'"') => {
+                let start = self.pos;
+                let text = self.string()?;
+                match text.strip_prefix('\0') {
+                    Some(b64) => {
+                        let data = BASE64.decode(b64).map_err(|_| syntax(start, "invalid base64 in binary string"))?;
+                        sink.scalar(Scalar::Bytes(&data));
+                    }
+                    None => sink.scalar(Scalar::Str(&text)),
+                }
+            }
+            Some(b't') => self.literal(b"true").map(|()| sink.scalar(Scalar::Bool(true)))?,
+            Some(b'f') => self.literal(b"false").map(|()| sink.scalar(Scalar::Bool(false)))?,
+            Some(b'n') => self.literal(b"null").map(|()| sink.scalar(Scalar::Null))?,
+            Some(b'-' | b'0'..=b'9') => sink.scalar(self.number()?.scalar()),
+            _ => return Err(self.unexpected()),
+        }
+        Ok(())
+    }
+
     /// Skips one value and returns its span.
     fn span(&mut self, depth: usize) -> Result<Range<usize>, DecodeError> {
         let start = self.pos;
@@ -453,14 +505,91 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// An integer literal as a [`Value`], or `None` if it needs more than 64 bits.
-fn parse_integer(text: &str) -> Option<Value> {
+/// A JSON number, as the value types hold it.
+enum Number {
+    Int(i64),
+    /// Above `i64::MAX`.
+    UInt(u64),
+    Float(f64),
+}
+
+impl Number {
+    fn value(self) -> Value {
+        match self {
+            Number::Int(i) => Value::Int(i),
+            Number::UInt(u) => Value::UInt(u),
+            Number::Float(f) => Value::Float(f),
+        }
+    }
+
+    fn scalar(self) -> Scalar<'static> {
+        match self {
+            Number::Int(i) => Scalar::Int(i),
+            Number::UInt(u) => Scalar::UInt(u),
+            Number::Float(f) => Scalar::Float(f),
+        }
+    }
+}
+
+/// An integer literal as a [`Number`], or `None` if it needs more than 64 bits.
+fn parse_integer(text: &str) -> Option<Number> {
     match text.strip_prefix('-') {
-        None => text.parse::<u64>().ok().map(Value::from),
+        None => {
+            let n = text.parse::<u64>().ok()?;
+            Some(i64::try_from(n).map_or(Number::UInt(n), Number::Int))
+        }
         Some(magnitude) => {
             let magnitude = magnitude.parse::<u64>().ok()?;
-            0i64.checked_sub_unsigned(magnitude).map(Value::Int)
+            0i64.checked_sub_unsigned(magnitude).map(Number::Int)
         }
+    }
+}
+
+/// Reads one complete value (whitespace around it allowed), feeding it to `sink`.
+pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
+    let mut p = Parser { s: utf8(bytes)?, pos: 0 };
+    p.ws();
+    p.emit(sink, 0)?;
+    p.ws();
+    if p.pos != p.s.len() {
+        return Err(syntax(p.pos, "trailing data after the value"));
+    }
+    Ok(())
+}
+
+/// A [`Sink`] writing JSON.
+pub(super) struct Writer<'a>(pub(super) &'a mut BytesMut);
+
+impl Sink for Writer<'_> {
+    fn scalar(&mut self, value: Scalar<'_>) {
+        let out = &mut *self.0;
+        match value {
+            Scalar::Null => out.put_slice(b"null"),
+            Scalar::Bool(true) => out.put_slice(b"true"),
+            Scalar::Bool(false) => out.put_slice(b"false"),
+            Scalar::Int(i) => write_i64(out, i),
+            Scalar::UInt(u) => write_u64(out, u),
+            Scalar::Float(f) => write_f64(out, f),
+            Scalar::Str(s) => write_str(out, s),
+            Scalar::Bytes(b) => write_bytes(out, b),
+        }
+    }
+
+    fn open(&mut self, map: bool, _len: Option<usize>) -> usize {
+        self.0.put_u8(if map { b'{' } else { b'[' });
+        NO_PATCH
+    }
+
+    fn separator(&mut self) {
+        self.0.put_u8(b',');
+    }
+
+    fn colon(&mut self) {
+        self.0.put_u8(b':');
+    }
+
+    fn close(&mut self, map: bool, _mark: usize, _len: usize) {
+        self.0.put_u8(if map { b'}' } else { b']' });
     }
 }
 

@@ -10,6 +10,7 @@ use std::ops::Range;
 use bytes::{BufMut, BytesMut};
 
 use super::schema::{self, Elem};
+use super::transcode::{patch_header, Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -207,6 +208,42 @@ impl<'a> Reader<'a> {
         Ok(dict)
     }
 
+    /// Reads one value, feeding it to `sink` (the streaming twin of [`Reader::value`]).
+    fn emit<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), DecodeError> {
+        let at = self.pos;
+        match self.item()? {
+            Item::Nil => sink.scalar(Scalar::Null),
+            Item::Bool(b) => sink.scalar(Scalar::Bool(b)),
+            Item::UInt(u) => sink.scalar(Scalar::UInt(u)),
+            Item::Int(i) => sink.scalar(Scalar::Int(i)),
+            Item::F32(f) => sink.scalar(Scalar::Float(f64::from(f))),
+            Item::F64(f) => sink.scalar(Scalar::Float(f)),
+            Item::Str(n) => sink.scalar(Scalar::Str(self.str(n)?)),
+            Item::Bin(n) => sink.scalar(Scalar::Bytes(self.take(n)?)),
+            Item::Array(n) => self.emit_container(sink, false, n, depth)?,
+            Item::Map(n) => self.emit_container(sink, true, n, depth)?,
+            Item::Ext => return Err(unsupported(at, "extension type")),
+        }
+        Ok(())
+    }
+
+    fn emit_container<S: Sink>(&mut self, sink: &mut S, map: bool, n: usize, depth: usize) -> Result<(), DecodeError> {
+        let depth = self.enter(depth)?;
+        let mark = sink.open(map, Some(n));
+        for i in 0..n {
+            if i > 0 {
+                sink.separator();
+            }
+            if map {
+                sink.scalar(Scalar::Str(self.key()?));
+                sink.colon();
+            }
+            self.emit(sink, depth)?;
+        }
+        sink.close(map, mark, n);
+        Ok(())
+    }
+
     /// A map key, which WAMP requires to be a string.
     fn key(&mut self) -> Result<&'a str, DecodeError> {
         let at = self.pos;
@@ -289,6 +326,65 @@ impl<'a> Reader<'a> {
             self.skip(depth)?;
         }
         Ok(())
+    }
+}
+
+/// Reads one complete value, feeding it to `sink`; nothing may follow it.
+pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    r.emit(sink, 0)?;
+    if r.pos != bytes.len() {
+        return Err(syntax(r.pos, "trailing data after the value"));
+    }
+    Ok(())
+}
+
+/// A [`Sink`] writing MessagePack.
+pub(super) struct Writer<'a>(pub(super) &'a mut BytesMut);
+
+/// The header a container of unknown length starts with until [`Sink::close`] knows it: the 32-bit form.
+const PLACEHOLDER_LEN: usize = 5;
+
+impl Sink for Writer<'_> {
+    fn scalar(&mut self, value: Scalar<'_>) {
+        let out = &mut *self.0;
+        match value {
+            Scalar::Null => out.put_u8(0xc0),
+            Scalar::Bool(b) => out.put_u8(if b { 0xc3 } else { 0xc2 }),
+            Scalar::Int(i) => write_int(out, i),
+            Scalar::UInt(u) => write_uint(out, u),
+            Scalar::Float(f) => {
+                out.put_u8(0xcb);
+                out.put_f64(f);
+            }
+            Scalar::Str(s) => write_str(out, s),
+            Scalar::Bytes(b) => write_bin(out, b),
+        }
+    }
+
+    fn open(&mut self, map: bool, len: Option<usize>) -> usize {
+        match len {
+            Some(n) => {
+                write_container_header(self.0, map, n);
+                NO_PATCH
+            }
+            None => {
+                let mark = self.0.len();
+                self.0.put_slice(&[0; PLACEHOLDER_LEN]);
+                mark
+            }
+        }
+    }
+
+    fn separator(&mut self) {}
+
+    fn colon(&mut self) {}
+
+    fn close(&mut self, map: bool, mark: usize, len: usize) {
+        if mark != NO_PATCH {
+            let (header, header_len) = container_header(map, len);
+            patch_header(self.0, mark, PLACEHOLDER_LEN, header.get(..header_len).unwrap_or_default());
+        }
     }
 }
 
@@ -461,7 +557,32 @@ fn write_str(out: &mut BytesMut, s: &str) {
 }
 
 fn write_array_header(out: &mut BytesMut, n: usize) {
-    write_len(out, n, Some((0x90, 15)), None, 0xdc, 0xdd);
+    write_container_header(out, false, n);
+}
+
+fn write_container_header(out: &mut BytesMut, map: bool, n: usize) {
+    let (header, len) = container_header(map, n);
+    out.put_slice(header.get(..len).unwrap_or_default());
+}
+
+/// The shortest array (or map) header for `n` items (entries), and its length.
+fn container_header(map: bool, n: usize) -> ([u8; PLACEHOLDER_LEN], usize) {
+    let (fix, m16, m32) = if map { (0x80, 0xde, 0xdf) } else { (0x90, 0xdc, 0xdd) };
+    if n <= 15 {
+        ([fix | n as u8, 0, 0, 0, 0], 1)
+    } else if let Ok(n) = u16::try_from(n) {
+        let [a, b] = n.to_be_bytes();
+        ([m16, a, b, 0, 0], 3)
+    } else {
+        // Counts above u32::MAX cannot be expressed; no WAMP frame comes near that size.
+        let [a, b, c, d] = u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        ([m32, a, b, c, d], 5)
+    }
+}
+
+fn write_bin(out: &mut BytesMut, b: &[u8]) {
+    write_len(out, b.len(), None, Some(0xc4), 0xc5, 0xc6);
+    out.put_slice(b);
 }
 
 pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
@@ -472,7 +593,7 @@ pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
 }
 
 pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
-    write_len(out, dict.len(), Some((0x80, 15)), None, 0xde, 0xdf);
+    write_container_header(out, true, dict.len());
     for (key, value) in dict {
         write_str(out, key);
         write_value(out, value);
@@ -490,10 +611,7 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
             out.put_f64(*f);
         }
         Value::Str(s) => write_str(out, s),
-        Value::Bytes(b) => {
-            write_len(out, b.len(), None, Some(0xc4), 0xc5, 0xc6);
-            out.put_slice(b);
-        }
+        Value::Bytes(b) => write_bin(out, b),
         Value::List(list) => write_list(out, list),
         Value::Dict(dict) => write_dict(out, dict),
     }
