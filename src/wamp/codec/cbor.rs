@@ -4,7 +4,9 @@
 //! (strings, arrays, maps), tags, simple values and half/single/double floats. Lengths are checked against
 //! the bytes left before use and nesting (tags included) is bounded, so hostile input cannot read out of
 //! bounds, reserve memory or exhaust the stack. Tags carry no meaning for WAMP: a tagged item decodes as
-//! its content. Output always uses definite lengths and the shortest integer/length heads.
+//! its content. Output always uses definite lengths and the shortest integer/length heads. Three readers
+//! share the grammar: [`Reader::skip`] (decode's payload spans), [`Reader::value`] (header elements,
+//! [`Value`]s) and [`Reader::emit`] (streaming transcoding into another format's [`Sink`]).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -12,7 +14,7 @@ use std::ops::Range;
 use bytes::{BufMut, BytesMut};
 
 use super::schema::{self, Elem};
-use super::transcode::{patch_header, Scalar, Sink, NO_PATCH};
+use super::transcode::{is_utf8, patch_header, Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -151,16 +153,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The chunks of a byte or text string (of major type `major`), calling `chunk` on each.
+    /// The chunks of an indefinite-length byte or text string (whose head was read), calling `chunk` on
+    /// each with its offset.
     fn string_chunks(
         &mut self,
         head: Head,
         mut chunk: impl FnMut(usize, &'a [u8]) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
-        if !head.indefinite() {
-            let at = self.pos;
-            return chunk(at, self.take(head.arg)?);
-        }
         while !self.at_break()? {
             let at = self.pos;
             let part = self.head()?;
@@ -175,7 +174,9 @@ impl<'a> Reader<'a> {
 
     /// A text string's content: borrowed if it is in one piece, assembled from its chunks if not.
     fn text(&mut self, head: Head) -> Result<Cow<'a, str>, DecodeError> {
-        let utf8 = |at: usize, part: &'a [u8]| std::str::from_utf8(part).map_err(|_| syntax(at, "invalid UTF-8 in text string"));
+        let utf8 = |at: usize, part: &'a [u8]| {
+            std::str::from_utf8(part).map_err(|_| syntax(at, "invalid UTF-8 in text string"))
+        };
         if !head.indefinite() {
             let at = self.pos;
             return utf8(at, self.take(head.arg)?).map(Cow::Borrowed);
@@ -186,6 +187,20 @@ impl<'a> Reader<'a> {
             Ok(())
         })?;
         Ok(Cow::Owned(text))
+    }
+
+    /// A text string's bytes, checked to be UTF-8 as [`Reader::text`] checks them.
+    fn text_bytes(&mut self, head: Head) -> Result<Cow<'a, [u8]>, DecodeError> {
+        if head.indefinite() {
+            return self.text(head).map(|text| Cow::Owned(text.into_owned().into_bytes()));
+        }
+        let at = self.pos;
+        let bytes = self.take(head.arg)?;
+        if is_utf8(bytes) {
+            Ok(Cow::Borrowed(bytes))
+        } else {
+            Err(syntax(at, "invalid UTF-8 in text string"))
+        }
     }
 
     /// A byte string's content: borrowed if it is in one piece, assembled from its chunks if not.
@@ -235,12 +250,12 @@ impl<'a> Reader<'a> {
                 let mut dict = Dict::new();
                 if head.indefinite() {
                     while !self.at_break()? {
-                        let key = self.key()?;
+                        let key = self.key()?.into_owned();
                         dict.insert(key, self.value(depth)?);
                     }
                 } else {
                     for _ in 0..self.plausible(head.arg, 2)? {
-                        let key = self.key()?;
+                        let key = self.key()?.into_owned();
                         dict.insert(key, self.value(depth)?);
                     }
                 }
@@ -261,6 +276,69 @@ impl<'a> Reader<'a> {
                 _ => return Err(unsupported(at, "simple value")),
             },
         })
+    }
+
+    /// Reads one item, feeding it to `sink` (the streaming twin of [`Reader::value`]).
+    fn emit<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let head = self.head()?;
+        match head.major {
+            UINT => sink.scalar(Scalar::UInt(head.arg)),
+            NEGINT => match i64::try_from(head.arg) {
+                Ok(n) => sink.scalar(Scalar::Int(-1 - n)),
+                Err(_) => return Err(unsupported(at, "negative integer below -2^63")),
+            },
+            BYTES => sink.scalar(Scalar::Bytes(&self.byte_string(head)?)),
+            TEXT => sink.scalar(Scalar::Text(&self.text_bytes(head)?)),
+            ARRAY | MAP => {
+                let depth = self.enter(depth)?;
+                let map = head.major == MAP;
+                let known = if head.indefinite() {
+                    None
+                } else {
+                    Some(self.plausible(head.arg, if map { 2 } else { 1 })?)
+                };
+                let mark = sink.open(map, known);
+                let mut len = 0;
+                loop {
+                    match known {
+                        Some(n) if len == n => break,
+                        None if self.at_break()? => break,
+                        _ => {}
+                    }
+                    if len > 0 {
+                        sink.separator();
+                    }
+                    if map {
+                        let at = self.pos;
+                        let key = self.head()?;
+                        if key.major != TEXT {
+                            return Err(unsupported(at, "map key is not a text string"));
+                        }
+                        sink.scalar(Scalar::Text(&self.text_bytes(key)?));
+                        sink.colon();
+                    }
+                    self.emit(sink, depth)?;
+                    len += 1;
+                }
+                sink.close(map, mark, len);
+            }
+            TAG => {
+                let depth = self.enter(depth)?;
+                self.emit(sink, depth)?;
+            }
+            _ => match head.info {
+                20 => sink.scalar(Scalar::Bool(false)),
+                21 => sink.scalar(Scalar::Bool(true)),
+                22 | 23 => sink.scalar(Scalar::Null),
+                25 => sink.scalar(Scalar::Float(f16_to_f64(head.arg as u16))),
+                26 => sink.scalar(Scalar::Float(f64::from(f32::from_bits(head.arg as u32)))),
+                27 => sink.scalar(Scalar::Float(f64::from_bits(head.arg))),
+                31 => return Err(syntax(at, "unexpected break")),
+                _ => return Err(unsupported(at, "simple value")),
+            },
+        }
+        Ok(())
     }
 
     /// A map key, which WAMP requires to be a text string.
@@ -389,7 +467,7 @@ impl<'a> Reader<'a> {
 
 /// Checks that a text string's bytes (or a chunk's) are UTF-8; byte strings pass.
 fn check_text(major: u8, at: usize, part: &[u8]) -> Result<(), DecodeError> {
-    if major == TEXT && !part.is_ascii() && std::str::from_utf8(part).is_err() {
+    if major == TEXT && !is_utf8(part) {
         return Err(syntax(at, "invalid UTF-8 in text string"));
     }
     Ok(())
@@ -405,6 +483,67 @@ fn f16_to_f64(half: u16) -> f64 {
         31 if mantissa == 0.0 => f64::INFINITY,
         31 => f64::NAN,
         _ => (1024.0 + mantissa) * 2f64.powi(exponent - 25),
+    }
+}
+
+/// Reads one complete item, feeding it to `sink`; nothing may follow it.
+pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    r.emit(sink, 0)?;
+    if r.pos != bytes.len() {
+        return Err(syntax(r.pos, "trailing data after the value"));
+    }
+    Ok(())
+}
+
+/// A [`Sink`] writing CBOR.
+pub(super) struct Writer<'a>(pub(super) &'a mut BytesMut);
+
+/// The longest head: the initial byte and a 64-bit argument. Containers of unknown length start with one,
+/// until [`Sink::close`] knows the length.
+const MAX_HEAD: usize = 9;
+
+impl Sink for Writer<'_> {
+    fn scalar(&mut self, value: Scalar<'_>) {
+        let out = &mut *self.0;
+        match value {
+            Scalar::Null => out.put_u8(0xf6),
+            Scalar::Bool(b) => out.put_u8(if b { 0xf5 } else { 0xf4 }),
+            Scalar::Int(i) => write_int(out, i),
+            Scalar::UInt(u) => write_head(out, UINT, u),
+            Scalar::Float(f) => {
+                out.put_u8(0xfb);
+                out.put_f64(f);
+            }
+            Scalar::Text(s) => write_str(out, s),
+            Scalar::Bytes(b) => write_bytes(out, b),
+        }
+    }
+
+    fn open(&mut self, map: bool, len: Option<usize>) -> usize {
+        let major = if map { MAP } else { ARRAY };
+        match len {
+            Some(n) => {
+                write_head(self.0, major, n as u64);
+                NO_PATCH
+            }
+            None => {
+                let mark = self.0.len();
+                self.0.put_slice(&[0; MAX_HEAD]);
+                mark
+            }
+        }
+    }
+
+    fn separator(&mut self) {}
+
+    fn colon(&mut self) {}
+
+    fn close(&mut self, map: bool, mark: usize, len: usize) {
+        if mark != NO_PATCH {
+            let (head, head_len) = encode_head(if map { MAP } else { ARRAY }, len as u64);
+            patch_header(self.0, mark, MAX_HEAD, head.get(..head_len).unwrap_or_default());
+        }
     }
 }
 
@@ -467,7 +606,7 @@ impl schema::Walker for Walker<'_> {
             return Ok(None);
         }
         let head = self.r.head()?;
-        self.r.text(head).map(Some)
+        self.r.text(head).map(|text| Some(text.into_owned()))
     }
 
     fn dict(&mut self) -> Result<Option<Dict>, DecodeError> {
@@ -510,29 +649,49 @@ impl schema::Walker for Walker<'_> {
     }
 }
 
+/// The head with the shortest argument encoding, and its length.
+fn encode_head(major: u8, n: u64) -> ([u8; MAX_HEAD], usize) {
+    let (info, size) = match n {
+        0..=23 => (n as u8, 0),
+        24..=0xff => (24, 1),
+        0x100..=0xffff => (25, 2),
+        0x1_0000..=0xffff_ffff => (26, 4),
+        _ => (27, 8),
+    };
+    let mut head = [major << 5 | info, 0, 0, 0, 0, 0, 0, 0, 0];
+    let bytes = n.to_be_bytes();
+    if let (Some(dst), Some(src)) = (head.get_mut(1..1 + size), bytes.get(8 - size..)) {
+        dst.copy_from_slice(src);
+    }
+    (head, 1 + size)
+}
+
 /// Writes a head with the shortest argument encoding.
 fn write_head(out: &mut BytesMut, major: u8, n: u64) {
-    let major = major << 5;
     if n < 24 {
-        out.put_u8(major | n as u8);
-    } else if n <= 0xff {
-        out.put_u8(major | 24);
-        out.put_u8(n as u8);
-    } else if n <= 0xffff {
-        out.put_u8(major | 25);
-        out.put_u16(n as u16);
-    } else if n <= 0xffff_ffff {
-        out.put_u8(major | 26);
-        out.put_u32(n as u32);
+        out.put_u8(major << 5 | n as u8);
     } else {
-        out.put_u8(major | 27);
-        out.put_u64(n);
+        let (head, len) = encode_head(major, n);
+        out.put_slice(head.get(..len).unwrap_or_default());
     }
 }
 
-fn write_str(out: &mut BytesMut, s: &str) {
+fn write_int(out: &mut BytesMut, i: i64) {
+    match u64::try_from(i) {
+        Ok(u) => write_head(out, UINT, u),
+        Err(_) => write_head(out, NEGINT, !(i as u64)),
+    }
+}
+
+fn write_bytes(out: &mut BytesMut, b: &[u8]) {
+    write_head(out, BYTES, b.len() as u64);
+    out.put_slice(b);
+}
+
+/// Writes a text string (UTF-8 bytes).
+fn write_str(out: &mut BytesMut, s: &[u8]) {
     write_head(out, TEXT, s.len() as u64);
-    out.put_slice(s.as_bytes());
+    out.put_slice(s);
 }
 
 pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
@@ -545,7 +704,7 @@ pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
 pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
     write_head(out, MAP, dict.len() as u64);
     for (key, value) in dict {
-        write_str(out, key);
+        write_str(out, key.as_bytes());
         write_value(out, value);
     }
 }
@@ -554,20 +713,14 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
     match value {
         Value::Null => out.put_u8(0xf6),
         Value::Bool(b) => out.put_u8(if *b { 0xf5 } else { 0xf4 }),
-        Value::Int(i) => match u64::try_from(*i) {
-            Ok(u) => write_head(out, UINT, u),
-            Err(_) => write_head(out, NEGINT, !(*i as u64)),
-        },
+        Value::Int(i) => write_int(out, *i),
         Value::UInt(u) => write_head(out, UINT, *u),
         Value::Float(f) => {
             out.put_u8(0xfb);
             out.put_f64(*f);
         }
-        Value::Str(s) => write_str(out, s),
-        Value::Bytes(b) => {
-            write_head(out, BYTES, b.len() as u64);
-            out.put_slice(b);
-        }
+        Value::Str(s) => write_str(out, s.as_bytes()),
+        Value::Bytes(b) => write_bytes(out, b),
         Value::List(list) => write_list(out, list),
         Value::Dict(dict) => write_dict(out, dict),
     }
@@ -578,7 +731,7 @@ pub(super) fn write_message(out: &mut BytesMut, elems: &[Elem<'_>]) {
     for elem in elems {
         match elem {
             Elem::UInt(n) => write_head(out, UINT, *n),
-            Elem::Str(s) => write_str(out, s),
+            Elem::Str(s) => write_str(out, s.as_bytes()),
             Elem::Dict(d) => write_dict(out, d),
             Elem::Raw(raw) => out.put_slice(raw),
             Elem::EmptyList => out.put_u8(0x80),

@@ -3,7 +3,8 @@
 //! A small hand-written parser over `&str` (the frame is checked to be UTF-8 once, up front): header
 //! elements are parsed straight into [`Value`]s without copying the frame, payload elements are skipped by a
 //! validating scanner that checks the full grammar (escapes, surrogate pairs, numbers, nesting depth) and
-//! the base64 of binary strings, so that everything `decode` accepts can later be transcoded.
+//! the base64 of binary strings, so that everything `decode` accepts can later be transcoded — which
+//! [`emit`] does by streaming a value into another format's [`Sink`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -464,7 +465,7 @@ impl<'a> Parser<'a> {
                             if self.peek() != Some(b'"') {
                                 return Err(self.err("expected a string key"));
                             }
-                            sink.scalar(Scalar::Str(&self.string()?));
+                            sink.scalar(Scalar::Text(self.string()?.as_bytes()));
                             self.colon()?;
                             sink.colon();
                         }
@@ -482,10 +483,12 @@ impl<'a> Parser<'a> {
                 let text = self.string()?;
                 match text.strip_prefix('\0') {
                     Some(b64) => {
-                        let data = BASE64.decode(b64).map_err(|_| syntax(start, "invalid base64 in binary string"))?;
+                        let data = BASE64
+                            .decode(b64)
+                            .map_err(|_| syntax(start, "invalid base64 in binary string"))?;
                         sink.scalar(Scalar::Bytes(&data));
                     }
-                    None => sink.scalar(Scalar::Str(&text)),
+                    None => sink.scalar(Scalar::Text(text.as_bytes())),
                 }
             }
             Some(b't') => self.literal(b"true").map(|()| sink.scalar(Scalar::Bool(true)))?,
@@ -570,7 +573,7 @@ impl Sink for Writer<'_> {
             Scalar::Int(i) => write_i64(out, i),
             Scalar::UInt(u) => write_u64(out, u),
             Scalar::Float(f) => write_f64(out, f),
-            Scalar::Str(s) => write_str(out, s),
+            Scalar::Text(s) => write_str(out, s),
             Scalar::Bytes(b) => write_bytes(out, b),
         }
     }
@@ -703,8 +706,8 @@ fn write_f64(out: &mut BytesMut, f: f64) {
     }
 }
 
-fn write_str(out: &mut BytesMut, s: &str) {
-    let b = s.as_bytes();
+/// Writes a string (UTF-8 bytes) with the escapes JSON requires.
+fn write_str(out: &mut BytesMut, b: &[u8]) {
     out.reserve(b.len() + 2);
     out.put_u8(b'"');
     let mut run = 0;
@@ -761,7 +764,7 @@ pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
         if i > 0 {
             out.put_u8(b',');
         }
-        write_str(out, key);
+        write_str(out, key.as_bytes());
         out.put_u8(b':');
         write_value(out, value);
     }
@@ -776,7 +779,7 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
         Value::Int(i) => write_i64(out, *i),
         Value::UInt(u) => write_u64(out, *u),
         Value::Float(f) => write_f64(out, *f),
-        Value::Str(s) => write_str(out, s),
+        Value::Str(s) => write_str(out, s.as_bytes()),
         Value::Bytes(b) => write_bytes(out, b),
         Value::List(list) => write_list(out, list),
         Value::Dict(dict) => write_dict(out, dict),
@@ -791,7 +794,7 @@ pub(super) fn write_message(out: &mut BytesMut, elems: &[Elem<'_>]) {
         }
         match elem {
             Elem::UInt(n) => write_u64(out, *n),
-            Elem::Str(s) => write_str(out, s),
+            Elem::Str(s) => write_str(out, s.as_bytes()),
             Elem::Dict(d) => write_dict(out, d),
             Elem::Raw(raw) => out.put_slice(raw),
             Elem::EmptyList => out.put_slice(b"[]"),

@@ -17,6 +17,7 @@ mod cbor;
 mod json;
 mod msgpack;
 mod schema;
+mod transcode;
 
 use bytes::{Bytes, BytesMut};
 
@@ -208,18 +209,6 @@ fn is_transparent_element(format: Serializer, element: &[u8]) -> bool {
     }
 }
 
-/// Re-encodes one encoded element from `from` into `to`, appending to `out`.
-fn transcode_element(
-    from: Serializer,
-    element: &[u8],
-    to: Serializer,
-    out: &mut BytesMut,
-) -> Result<(), DecodeError> {
-    let value = decode_value(from, element)?;
-    encode_value(to, &value, out);
-    Ok(())
-}
-
 impl Payload {
     /// The same payload encoded in `target`: a cheap clone of the spans when it already is, a transcoding
     /// otherwise (binary values become `"\u0000" + base64` strings in JSON and back).
@@ -229,11 +218,11 @@ impl Payload {
         }
         let mut out = BytesMut::with_capacity(self.len() + self.len() / 3 + 8);
         if let Some(args) = &self.args {
-            transcode_element(self.format, args, target, &mut out)?;
+            transcode::transcode(self.format, args, target, &mut out)?;
         }
         let args = self.args.as_ref().map(|_| out.split().freeze());
         if let Some(kwargs) = &self.kwargs {
-            transcode_element(self.format, kwargs, target, &mut out)?;
+            transcode::transcode(self.format, kwargs, target, &mut out)?;
         }
         let kwargs = self.kwargs.as_ref().map(|_| out.split().freeze());
         Ok(Payload { format: target, args, kwargs })

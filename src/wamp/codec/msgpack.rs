@@ -3,14 +3,16 @@
 //! Hand-written over byte slices: every length is checked against the bytes actually left before it is
 //! used, so a hostile length prefix can neither read out of bounds nor reserve memory. The skipper checks
 //! markers, lengths, UTF-8 of strings and nesting depth; extension types pass through a skip (they are
-//! legal application payload) but have no [`Value`] and so cannot be transcoded.
+//! legal application payload) but have no [`Value`] and so cannot be transcoded. Three readers share the
+//! grammar: [`Reader::skip`] (decode's payload spans), [`Reader::value`] (header elements, [`Value`]s) and
+//! [`Reader::emit`] (streaming transcoding into another format's [`Sink`]).
 
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
 
 use super::schema::{self, Elem};
-use super::transcode::{patch_header, Scalar, Sink, NO_PATCH};
+use super::transcode::{is_utf8, patch_header, Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -164,6 +166,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A str's bytes, checked to be UTF-8.
+    fn text(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let bytes = self.take(len)?;
+        if is_utf8(bytes) {
+            Ok(bytes)
+        } else {
+            Err(syntax(at, "invalid UTF-8 in string"))
+        }
+    }
+
     fn str(&mut self, len: usize) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         std::str::from_utf8(self.take(len)?).map_err(|_| syntax(at, "invalid UTF-8 in string"))
@@ -218,7 +231,7 @@ impl<'a> Reader<'a> {
             Item::Int(i) => sink.scalar(Scalar::Int(i)),
             Item::F32(f) => sink.scalar(Scalar::Float(f64::from(f))),
             Item::F64(f) => sink.scalar(Scalar::Float(f)),
-            Item::Str(n) => sink.scalar(Scalar::Str(self.str(n)?)),
+            Item::Str(n) => sink.scalar(Scalar::Text(self.text(n)?)),
             Item::Bin(n) => sink.scalar(Scalar::Bytes(self.take(n)?)),
             Item::Array(n) => self.emit_container(sink, false, n, depth)?,
             Item::Map(n) => self.emit_container(sink, true, n, depth)?,
@@ -227,7 +240,13 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn emit_container<S: Sink>(&mut self, sink: &mut S, map: bool, n: usize, depth: usize) -> Result<(), DecodeError> {
+    fn emit_container<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        map: bool,
+        n: usize,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
         let depth = self.enter(depth)?;
         let mark = sink.open(map, Some(n));
         for i in 0..n {
@@ -235,7 +254,11 @@ impl<'a> Reader<'a> {
                 sink.separator();
             }
             if map {
-                sink.scalar(Scalar::Str(self.key()?));
+                let at = self.pos;
+                match self.item()? {
+                    Item::Str(n) => sink.scalar(Scalar::Text(self.text(n)?)),
+                    _ => return Err(unsupported(at, "map key is not a string")),
+                }
                 sink.colon();
             }
             self.emit(sink, depth)?;
@@ -301,7 +324,7 @@ impl<'a> Reader<'a> {
                 0xdf => (0, false, Some(len(&mut pos, at, 4)?.saturating_mul(2))),
             };
             let data = b.get(pos..pos.saturating_add(skip)).ok_or_else(|| eof(at))?;
-            if text && !data.is_ascii() && std::str::from_utf8(data).is_err() {
+            if text && !is_utf8(data) {
                 return Err(syntax(pos, "invalid UTF-8 in string"));
             }
             pos += skip;
@@ -357,7 +380,7 @@ impl Sink for Writer<'_> {
                 out.put_u8(0xcb);
                 out.put_f64(f);
             }
-            Scalar::Str(s) => write_str(out, s),
+            Scalar::Text(s) => write_str(out, s),
             Scalar::Bytes(b) => write_bin(out, b),
         }
     }
@@ -551,9 +574,10 @@ fn write_int(out: &mut BytesMut, n: i64) {
     }
 }
 
-fn write_str(out: &mut BytesMut, s: &str) {
+/// Writes a str (UTF-8 bytes).
+fn write_str(out: &mut BytesMut, s: &[u8]) {
     write_len(out, s.len(), Some((0xa0, 31)), Some(0xd9), 0xda, 0xdb);
-    out.put_slice(s.as_bytes());
+    out.put_slice(s);
 }
 
 fn write_array_header(out: &mut BytesMut, n: usize) {
@@ -595,7 +619,7 @@ pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
 pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
     write_container_header(out, true, dict.len());
     for (key, value) in dict {
-        write_str(out, key);
+        write_str(out, key.as_bytes());
         write_value(out, value);
     }
 }
@@ -610,7 +634,7 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
             out.put_u8(0xcb);
             out.put_f64(*f);
         }
-        Value::Str(s) => write_str(out, s),
+        Value::Str(s) => write_str(out, s.as_bytes()),
         Value::Bytes(b) => write_bin(out, b),
         Value::List(list) => write_list(out, list),
         Value::Dict(dict) => write_dict(out, dict),
@@ -622,7 +646,7 @@ pub(super) fn write_message(out: &mut BytesMut, elems: &[Elem<'_>]) {
     for elem in elems {
         match elem {
             Elem::UInt(n) => write_uint(out, *n),
-            Elem::Str(s) => write_str(out, s),
+            Elem::Str(s) => write_str(out, s.as_bytes()),
             Elem::Dict(d) => write_dict(out, d),
             Elem::Raw(raw) => out.put_slice(raw),
             Elem::EmptyList => out.put_u8(0x90),

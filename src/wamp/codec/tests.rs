@@ -617,3 +617,76 @@ fn skip_agrees_with_parse() {
         }
     }
 }
+
+/// The Value-based transcoding the streaming transcoder must agree with.
+fn transcode_via_value(from: Serializer, element: &[u8], to: Serializer) -> Result<Vec<u8>, DecodeError> {
+    let value = decode_value(from, element)?;
+    let mut out = BytesMut::new();
+    encode_value(to, &value, &mut out);
+    Ok(out.to_vec())
+}
+
+fn transcode_streaming(from: Serializer, element: &[u8], to: Serializer) -> Result<Vec<u8>, DecodeError> {
+    let mut out = BytesMut::new();
+    transcode::transcode(from, element, to, &mut out)?;
+    Ok(out.to_vec())
+}
+
+#[test]
+fn streaming_transcoding_matches_the_value_path() {
+    let mut rng = Rng(0xfeed);
+    for round in 0..30_000 {
+        let from = Serializer::ALL[rng.below(3) as usize];
+        let to = Serializer::ALL[rng.below(3) as usize];
+        let mut element = BytesMut::new();
+        encode_value(from, &rng.value(0), &mut element);
+        let mut element = element.to_vec();
+        if round % 2 == 1 && !element.is_empty() {
+            let i = rng.below(element.len() as u64) as usize;
+            element[i] = rng.next() as u8;
+        }
+        let streamed = transcode_streaming(from, &element, to);
+        let via_value = transcode_via_value(from, &element, to);
+        match (&streamed, &via_value) {
+            // Unmutated values have sorted, unique keys: the bytes agree too.
+            (Ok(a), Ok(b)) if round % 2 == 0 => {
+                assert_eq!(a, b, "{from:?} -> {to:?} {}", hex::encode(&element))
+            }
+            (Ok(a), Ok(b)) => assert_eq!(decode_value(to, a), decode_value(to, b)),
+            (Err(a), Err(b)) => assert_eq!(a, b, "{from:?} -> {to:?} {}", hex::encode(&element)),
+            _ => panic!("{from:?} -> {to:?} {}: {streamed:?} vs {via_value:?}", hex::encode(&element)),
+        }
+    }
+}
+
+#[test]
+fn streaming_transcoding_patches_unknown_lengths() {
+    for n in [0usize, 15, 16, 255, 256, 65535, 65536] {
+        let list = Value::List((0..n).map(|i| Value::Int(i as i64)).collect());
+        let dict = Value::Dict((0..n.min(300)).map(|i| (format!("k{i}"), Value::List(vec![]))).collect());
+        for value in [list, dict] {
+            let mut json = BytesMut::new();
+            encode_value(Serializer::Json, &Value::List(vec![value.clone(), Value::Null]), &mut json);
+            for to in [Serializer::MsgPack, Serializer::Cbor] {
+                let streamed = transcode_streaming(Serializer::Json, &json, to).unwrap();
+                assert_eq!(streamed, transcode_via_value(Serializer::Json, &json, to).unwrap(), "{n} {to:?}");
+            }
+        }
+    }
+    // Indefinite-length CBOR (RFC 8949 examples) into MessagePack.
+    let indefinite = hex::decode("9f018202039f0405ffff").unwrap();
+    assert_eq!(
+        hex::encode(transcode_streaming(Serializer::Cbor, &indefinite, Serializer::MsgPack).unwrap()),
+        "9301920203920405"
+    );
+    let map = hex::decode("bf61610161629f0203ffff").unwrap();
+    assert_eq!(
+        transcode_streaming(Serializer::Cbor, &map, Serializer::Json).unwrap(),
+        br#"{"a":1,"b":[2,3]}"#
+    );
+    // Dict entries keep their order; binary becomes base64 and back.
+    let json = br#"{"z":1,"a":"\u0000AAEC","m":[true,null,-1.5]}"#;
+    let msgpack = transcode_streaming(Serializer::Json, json, Serializer::MsgPack).unwrap();
+    assert_eq!(hex::encode(&msgpack), "83a17a01a161c403000102a16d93c3c0cbbff8000000000000");
+    assert_eq!(transcode_streaming(Serializer::MsgPack, &msgpack, Serializer::Json).unwrap(), json);
+}

@@ -19,8 +19,14 @@ pub(super) enum Scalar<'a> {
     Int(i64),
     UInt(u64),
     Float(f64),
-    Str(&'a str),
+    /// A text string's bytes, which the reader has checked to be UTF-8.
+    Text(&'a [u8]),
     Bytes(&'a [u8]),
+}
+
+/// Whether bytes are UTF-8, quickly for the common all-ASCII case.
+pub(super) fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
 /// What [`Sink::open`] returns when the header needs no patching.
@@ -42,7 +48,12 @@ pub(super) trait Sink {
 
 /// Re-encodes one complete element from `from` into `to`, appending it to `out`. On error, `out` may hold
 /// part of the element: the caller discards it.
-pub(super) fn transcode(from: Serializer, element: &[u8], to: Serializer, out: &mut BytesMut) -> Result<(), DecodeError> {
+pub(super) fn transcode(
+    from: Serializer,
+    element: &[u8],
+    to: Serializer,
+    out: &mut BytesMut,
+) -> Result<(), DecodeError> {
     match to {
         Serializer::Json => read(from, element, &mut json::Writer(out)),
         Serializer::MsgPack => read(from, element, &mut msgpack::Writer(out)),
