@@ -9,7 +9,7 @@ use std::time::Instant;
 use switchyard::dict;
 use switchyard::wamp::codec::{decode, Serializer};
 use switchyard::wamp::message::code_name;
-use switchyard::wamp::{Message, Payload};
+use switchyard::wamp::{Dict, Message, Payload};
 
 use crate::control::Control;
 use crate::transport::{self, FrameReader, FrameWriter, Target, SETUP_TIMEOUT};
@@ -98,12 +98,10 @@ impl Session {
             "agent" => concat!("switchyard-loadtest/", env!("CARGO_PKG_VERSION")),
         };
         writer.send(&Message::Hello { realm: realm.to_owned(), details })?;
+        // On failure the connection closes as the reader and writer drop (no GOODBYE without a session).
         match reader.expect("WELCOME")? {
             Message::Welcome { .. } => Ok(Session { reader, writer }),
-            other => {
-                writer.close();
-                Err(describe_unexpected(&other))
-            }
+            other => Err(describe_unexpected(&other)),
         }
     }
 
@@ -131,7 +129,7 @@ pub fn describe_unexpected(message: &Message) -> String {
 }
 
 /// `: message` from an ABORT/ERROR's `Details.message` or first argument, if either is a string.
-fn explanation(details: &switchyard::wamp::Dict, payload: &Payload) -> String {
+fn explanation(details: &Dict, payload: &Payload) -> String {
     let from_details = details.get("message").and_then(|v| v.as_str()).map(str::to_owned);
     let from_args = || {
         let (args, _) = payload.to_values().ok()?;

@@ -9,7 +9,7 @@ use switchyard::dict;
 use switchyard::wamp::{Id, Message};
 
 use super::{padding_for, rate, send_for, Stamp};
-use crate::cli::RpcArgs;
+use crate::cli::{CommonArgs, RpcArgs};
 use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{Report, Results, RpcResults};
@@ -18,7 +18,6 @@ use crate::stats::Latency;
 
 pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let common = &args.common;
-    let serializer = common.serializer;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
     let procedures: Vec<String> = (0..args.callees).map(|k| format!("{prefix}.proc.{k}")).collect();
@@ -27,16 +26,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let mut writers = Vec::new();
     let mut callee_threads = Vec::with_capacity(procedures.len());
     for (k, procedure) in procedures.iter().enumerate() {
-        let register = |session: &mut Session| -> Result<Id, String> {
-            let request = Message::Register { request: 1, options: dict!(), procedure: procedure.clone() };
-            match session.request(&request, "REGISTERED")? {
-                Message::Registered { request: 1, registration } => Ok(registration),
-                other => Err(describe_unexpected(&other)),
-            }
-        };
-        let mut session =
-            Session::join(&common.url, serializer, &common.realm).map_err(|e| format!("callee {k}: {e}"))?;
-        let registration = register(&mut session).map_err(|e| format!("callee {k}: {e}"))?;
+        let (session, registration) = register(common, procedure).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
         let callee = Callee { registration, writer: session.writer, invocations: 0 };
         callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);
@@ -44,12 +34,12 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
 
     let threads = common.sender_threads(args.callers);
     let wakeups = wakeups(threads);
-    let padding = padding_for(serializer, args.payload);
+    let padding = padding_for(common.serializer, args.payload);
     let mut sources = Vec::with_capacity(args.callers as usize);
     let mut result_threads = Vec::with_capacity(args.callers as usize);
     for c in 0..args.callers as usize {
-        let session =
-            Session::join(&common.url, serializer, &common.realm).map_err(|e| format!("caller {c}: {e}"))?;
+        let session = Session::join(&common.url, common.serializer, &common.realm)
+            .map_err(|e| format!("caller {c}: {e}"))?;
         let window = Arc::new(Window::new(args.outstanding as usize, wakeups[c % threads].clone()));
         let answers = Answers {
             caller: c as u64,
@@ -105,6 +95,16 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     };
     let connections = callers.len() + procedures.len();
     Ok(Report::new(common, threads, connections, &phase, Results::Rpc(results), &control))
+}
+
+/// Joins a session and registers it for `procedure`.
+fn register(common: &CommonArgs, procedure: &str) -> Result<(Session, Id), String> {
+    let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
+    let register = Message::Register { request: 1, options: dict!(), procedure: procedure.to_owned() };
+    match session.request(&register, "REGISTERED")? {
+        Message::Registered { request: 1, registration } => Ok((session, registration)),
+        other => Err(describe_unexpected(&other)),
+    }
 }
 
 /// A caller's sending side.
