@@ -235,3 +235,45 @@ fn unsafe_free_kill(pid: u32) {
     let ok = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }
+
+#[test]
+fn rawsocket_ping_gets_pong_with_the_same_payload() {
+    let router = start(2);
+    let mut client = Client::join(router.addr, Serializer::MsgPack);
+    let Wire::Raw(stream) = &mut client.wire else { unreachable!() };
+    stream.write_all(&[1, 0, 0, 5]).unwrap();
+    stream.write_all(b"hello").unwrap();
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header, [2, 0, 0, 5], "PONG frame header");
+    let mut body = [0u8; 5];
+    stream.read_exact(&mut body).unwrap();
+    assert_eq!(&body, b"hello");
+    client.subscribe("com.example.after_ping");
+}
+
+#[test]
+fn websocket_ping_gets_pong_and_close_is_answered() {
+    let router = start(2);
+    let mut client = Client::join_ws(router.addr, Serializer::Json);
+    let Wire::Ws(socket) = &mut client.wire else { unreachable!() };
+    socket.send(tungstenite::Message::Ping(b"abc".to_vec().into())).unwrap();
+    loop {
+        match socket.read().unwrap() {
+            tungstenite::Message::Pong(payload) => {
+                assert_eq!(&payload[..], b"abc");
+                break;
+            }
+            other => panic!("expected PONG, got {other:?}"),
+        }
+    }
+    socket.close(None).unwrap();
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(_)) => continue,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("close handshake failed: {e}"),
+        }
+    }
+}
