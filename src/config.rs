@@ -90,6 +90,21 @@ pub struct Limits {
     pub mesh_channel_capacity: usize,
     /// Listen backlog of every TCP endpoint.
     pub listen_backlog: i32,
+    /// Bytes that may wait in one connection's outbound queue; past it the `slow_consumer` policy applies,
+    /// and the connection's own reads pause once half of it is queued.
+    pub max_outbound_bytes: usize,
+    /// What happens to a connection whose outbound queue is full.
+    pub slow_consumer: SlowConsumerPolicy,
+}
+
+/// What to do with a connection that does not read fast enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowConsumerPolicy {
+    /// Close the connection (its session ends; its callers get errors as for any leaving session).
+    Disconnect,
+    /// Drop EVENTs for it (and count them); other messages still close it when the queue is full.
+    DropEvents,
 }
 
 impl Default for Limits {
@@ -100,6 +115,8 @@ impl Default for Limits {
             handshake_timeout_secs: 10,
             mesh_channel_capacity: 1024,
             listen_backlog: 4096,
+            max_outbound_bytes: 4 * 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Disconnect,
         }
     }
 }

@@ -173,7 +173,7 @@ impl ShardRouter {
                 *slot = Some(codec::encode_to_bytes(&event, subscriber.serializer));
             }
             if let Some(frame) = slot {
-                out.send(subscriber.conn, frame.clone());
+                out.event(subscriber.conn, frame.clone());
             }
         }
     }

@@ -12,6 +12,8 @@ pub type ConnId = u64;
 pub enum Effect {
     /// Queue one encoded WAMP message (in the connection's serializer) for the connection.
     Send(ConnId, Bytes),
+    /// Queue an EVENT: like `Send`, but a slow consumer's policy may drop it instead.
+    Event(ConnId, Bytes),
     /// Flush what is queued for the connection, then close its transport.
     Close(ConnId),
     /// Hand a message to another shard.
@@ -27,6 +29,10 @@ pub struct Outbox {
 impl Outbox {
     pub fn send(&mut self, conn: ConnId, frame: Bytes) {
         self.effects.push(Effect::Send(conn, frame));
+    }
+
+    pub fn event(&mut self, conn: ConnId, frame: Bytes) {
+        self.effects.push(Effect::Event(conn, frame));
     }
 
     pub fn close(&mut self, conn: ConnId) {

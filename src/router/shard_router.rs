@@ -237,6 +237,13 @@ impl ShardRouter {
         debug!(shard = self.shard, session = id, realm = realm_id, "session joined");
     }
 
+    /// The handshake timeout ran out: a connection that still has not sent HELLO is aborted.
+    pub fn hello_timeout(&mut self, conn: ConnId, out: &mut Outbox) {
+        if self.conns.get(&conn).is_some_and(|c| c.phase == Phase::AwaitingHello) {
+            self.abort(conn, uris::PROTOCOL_VIOLATION, "no HELLO within the handshake timeout", out);
+        }
+    }
+
     /// Asks every established session to leave (router shutdown): GOODBYE `wamp.close.system_shutdown`.
     pub fn shutdown(&mut self, out: &mut Outbox) {
         self.stopping = true;

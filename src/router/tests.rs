@@ -35,7 +35,7 @@ impl Mesh {
     fn apply(&mut self, shard: usize, out: Outbox) {
         for effect in out.effects {
             match effect {
-                Effect::Send(conn, frame) => {
+                Effect::Send(conn, frame) | Effect::Event(conn, frame) => {
                     let message = codec::decode(Serializer::Json, frame).expect("router output decodes");
                     self.sent.push((shard, conn, message));
                 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::config::EndpointKind;
 use crate::transport::{self, accept, Decoder, Framing, Incoming, TransportError, TransportLimits};
@@ -47,8 +47,16 @@ where
     };
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
-    let outbound = Rc::new(Outbound::default());
+    let outbound = Rc::new(Outbound::new(core.limits.max_outbound_bytes, core.limits.slow_consumer));
     let conn = core.open(serializer, outbound.clone());
+    glommio::spawn_local({
+        let core = core.clone();
+        async move {
+            glommio::timer::sleep(timeout).await;
+            core.with_router(|router, out| router.hello_timeout(conn, out));
+        }
+    })
+    .detach();
     let (mut reader, writer) = split(stream);
     let writer_task = glommio::spawn_local({
         let outbound = outbound.clone();
@@ -64,7 +72,7 @@ where
                 Ok(Some(Incoming::Ping(payload))) => {
                     let mut pong = BytesMut::new();
                     transport::encode_pong(framing, &payload, &mut pong);
-                    outbound.queue.push(OutFrame::Raw(pong.freeze()));
+                    outbound.push(OutFrame::Raw(pong.freeze()));
                 }
                 Ok(Some(Incoming::Pong(_))) => {}
                 Ok(Some(Incoming::Close { .. })) => {
@@ -82,13 +90,15 @@ where
                     break 'connection;
                 }
             }
-            if outbound.queue.is_closed() {
+            if outbound.is_closed() {
                 break 'connection;
             }
         }
-        if outbound.queue.is_closed() {
+        if outbound.is_closed() {
             break;
         }
+        // Inbound backpressure: a connection that does not read its own answers is not read from either.
+        outbound.wait_for_room().await;
         let start = buf.len();
         buf.resize(start + chunk, 0);
         let read = futures_lite::future::or(async { Some(reader.read(&mut buf[start..]).await) }, async {
@@ -106,7 +116,18 @@ where
     }
 
     core.closed(conn);
-    outbound.queue.close();
+    outbound.close();
+    if outbound.dropped_events() > 0 {
+        info!(
+            shard = core.shard,
+            conn,
+            dropped = outbound.dropped_events(),
+            "events dropped for a slow consumer"
+        );
+    }
+    if outbound.overflowed() {
+        return; // dropping the writer task cancels a write blocked on a peer that does not read
+    }
     let _ = glommio::timer::timeout(FLUSH_GRACE, async {
         writer_task.await;
         Ok(())
@@ -119,7 +140,7 @@ fn fail_transport(outbound: &Outbound, framing: Framing, code: u16, reason: &str
     let mut close = BytesMut::new();
     transport::encode_close(framing, code, reason, &mut close);
     if !close.is_empty() {
-        outbound.queue.push(OutFrame::Raw(close.freeze()));
+        outbound.push(OutFrame::Raw(close.freeze()));
     }
-    outbound.queue.close();
+    outbound.close();
 }

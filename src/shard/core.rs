@@ -86,12 +86,17 @@ impl ShardCore {
             match effect {
                 Effect::Send(conn, frame) => {
                     if let Some(outbound) = conns.get(&conn) {
-                        outbound.queue.push(OutFrame::Message(frame));
+                        outbound.push(OutFrame::Message(frame));
+                    }
+                }
+                Effect::Event(conn, frame) => {
+                    if let Some(outbound) = conns.get(&conn) {
+                        outbound.push_event(frame);
                     }
                 }
                 Effect::Close(conn) => {
                     if let Some(outbound) = conns.get(&conn) {
-                        outbound.queue.close();
+                        outbound.close();
                     }
                 }
                 Effect::Peer(shard, message) => self.peers[shard].push(message),

@@ -1,16 +1,20 @@
-//! A connection's outbound side: the queue of encoded messages the router produced for it, and the writer
-//! task that frames them for the transport and writes them in batches (one syscall for many messages).
+//! A connection's outbound side: the byte-bounded queue of encoded messages the router produced for it,
+//! and the writer task that frames them for the transport and writes them in batches (one syscall for
+//! many messages). A connection that does not read fast enough hits the bound and gets the configured
+//! slow-consumer policy; it never makes the router grow without limit.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncWrite, AsyncWriteExt};
-use tracing::warn;
+use tracing::{info, warn};
 
+use crate::config::SlowConsumerPolicy;
 use crate::transport::{self, Framing};
 use crate::wamp::codec::Serializer;
 
-use super::queue::{Queue, Signal};
+use super::queue::{Notify, Queue, Signal};
 
 /// Something to write to a connection.
 #[derive(Debug)]
@@ -21,12 +25,113 @@ pub enum OutFrame {
     Raw(Bytes),
 }
 
+impl OutFrame {
+    fn len(&self) -> usize {
+        match self {
+            OutFrame::Message(b) | OutFrame::Raw(b) => b.len(),
+        }
+    }
+}
+
 /// The outbound side of one connection, shared by its reader task, its writer task and the router.
-#[derive(Default)]
 pub struct Outbound {
-    pub queue: Queue<OutFrame>,
-    /// Set once the writer stopped (all flushed after close, or the peer is gone).
+    queue: Queue<OutFrame>,
+    /// Bytes queued and not yet written.
+    queued: Cell<usize>,
+    limit: usize,
+    policy: SlowConsumerPolicy,
+    /// EVENTs dropped under `SlowConsumerPolicy::DropEvents`.
+    dropped_events: Cell<u64>,
+    /// The queue overflowed and the connection is being dropped: nothing more is written.
+    overflowed: Cell<bool>,
+    /// Set once the writer stopped (all flushed after close, the peer is gone, or overflow).
     pub finished: Signal,
+    /// Woken whenever the writer wrote a batch (for readers pausing on a full queue).
+    written: Notify,
+}
+
+impl Outbound {
+    pub fn new(limit: usize, policy: SlowConsumerPolicy) -> Outbound {
+        Outbound {
+            queue: Queue::default(),
+            queued: Cell::new(0),
+            limit,
+            policy,
+            dropped_events: Cell::new(0),
+            overflowed: Cell::new(false),
+            finished: Signal::default(),
+            written: Notify::default(),
+        }
+    }
+
+    /// Queues a message the peer must get; a full queue drops the connection.
+    pub fn push(&self, frame: OutFrame) {
+        if self.fits(frame.len()) {
+            self.enqueue(frame);
+        } else {
+            self.overflow();
+        }
+    }
+
+    /// Queues an EVENT; a full queue drops the event or the connection, as the policy says.
+    pub fn push_event(&self, frame: Bytes) {
+        if self.fits(frame.len()) {
+            self.enqueue(OutFrame::Message(frame));
+        } else if self.policy == SlowConsumerPolicy::DropEvents {
+            self.dropped_events.set(self.dropped_events.get() + 1);
+        } else {
+            self.overflow();
+        }
+    }
+
+    /// A message always fits an empty queue (it is bounded by the message size limit on its own).
+    fn fits(&self, len: usize) -> bool {
+        !self.overflowed.get() && (self.queued.get() == 0 || self.queued.get() + len <= self.limit)
+    }
+
+    fn enqueue(&self, frame: OutFrame) {
+        self.queued.set(self.queued.get() + frame.len());
+        self.queue.push(frame);
+    }
+
+    fn overflow(&self) {
+        if self.overflowed.replace(true) {
+            return;
+        }
+        info!(
+            queued = self.queued.get(),
+            limit = self.limit,
+            "slow consumer: outbound queue full, disconnecting"
+        );
+        self.queue.close();
+        self.finished.set();
+    }
+
+    /// No more messages: the writer flushes what is queued, then stops.
+    pub fn close(&self) {
+        self.queue.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+
+    /// The connection was dropped for not reading: do not wait for its writer.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.get()
+    }
+
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events.get()
+    }
+
+    /// Waits while more than half the queue bound is waiting to be written (inbound backpressure: a
+    /// session that does not read its own answers is not read from either).
+    pub async fn wait_for_room(&self) {
+        while self.queued.get() > self.limit / 2 && !self.finished.is_set() {
+            self.written.wait().await;
+        }
+    }
 }
 
 /// Writes everything queued on `outbound` until the queue is closed and drained, or a write fails.
@@ -40,9 +145,11 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     const BATCH_KEEP: usize = 256 * 1024;
     let mut batch = BytesMut::with_capacity(16 * 1024);
     let mut items = VecDeque::new();
-    while outbound.queue.ready().await {
+    while outbound.queue.ready().await && !outbound.overflowed() {
         outbound.queue.take_all(&mut items);
+        let mut taken = 0;
         for item in items.drain(..) {
+            taken += item.len();
             match item {
                 // The peer announced it cannot take more (RawSocket max length): never send a broken frame.
                 OutFrame::Message(message) if message.len() > max_outbound => {
@@ -57,11 +164,16 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
         if writer.write_all(&batch).await.is_err() {
             break;
         }
+        outbound.queued.set(outbound.queued.get() - taken);
+        outbound.written.notify();
         batch.clear();
         if batch.capacity() > BATCH_KEEP {
             batch = BytesMut::with_capacity(16 * 1024);
         }
     }
-    let _ = writer.close().await;
+    if !outbound.overflowed() {
+        let _ = writer.close().await;
+    }
     outbound.finished.set();
+    outbound.written.notify();
 }

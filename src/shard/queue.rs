@@ -75,6 +75,10 @@ impl Signal {
         }
     }
 
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
     pub async fn wait(&self) {
         poll_fn(|cx| {
             if self.set.get() {
@@ -86,6 +90,37 @@ impl Signal {
                 }
                 Poll::Pending
             }
+        })
+        .await
+    }
+}
+
+/// A re-armable wake-up: every `wait` started before a `notify` completes after it.
+#[derive(Default)]
+pub struct Notify {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Notify {
+    pub fn notify(&self) {
+        self.generation.set(self.generation.get() + 1);
+        for waker in self.wakers.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    pub async fn wait(&self) {
+        let start = self.generation.get();
+        poll_fn(|cx| {
+            if self.generation.get() != start {
+                return Poll::Ready(());
+            }
+            let mut wakers = self.wakers.borrow_mut();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
     }
