@@ -115,7 +115,7 @@ impl Default for Limits {
             handshake_timeout_secs: 10,
             mesh_channel_capacity: 1024,
             listen_backlog: 4096,
-            max_outbound_bytes: 4 * 1024 * 1024,
+            max_outbound_bytes: 16 * 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Disconnect,
         }
     }
