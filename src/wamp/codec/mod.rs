@@ -1,11 +1,18 @@
 //! The serializer layer (sections 2.2, 15.1, 15.4): JSON, MessagePack and CBOR, sans-I/O.
 //!
-//! A router forwards application payloads it never needs to look at (section 3.3), so [`decode`] parses
-//! only a message's header elements and keeps `Arguments|list` / `ArgumentsKw|dict` as zero-copy spans of
-//! the received frame, checked just enough (a validating structural skip) to be known well-formed.
+//! A router forwards application payloads it never needs to look at (section 3.3), so [`decode`] turns
+//! only a message's header elements into values and keeps `Arguments|list` / `ArgumentsKw|dict` as
+//! zero-copy spans of the received frame, checked just enough to be known well-formed (a validating
+//! structural skip in MessagePack and CBOR; simd-json's validation of the whole frame in JSON).
 //! [`encode`] splices such spans back verbatim when the target serializer is the one they arrived in and
 //! transcodes them otherwise. Every parser here is bounds-checked and depth-limited: no input can make it
 //! panic, overflow the stack, or allocate more than the input's own size justifies.
+//!
+//! Each format is built on the crate of its field, with this layer's own bounds, depth and UTF-8 checks
+//! around it: JSON on simd-json (validation and parsing into a tape, payload spans from its structural
+//! indexes, output through its generator's escaping and number formatting), MessagePack on rmp (markers,
+//! lengths and scalars read and written by `rmp::decode` / `rmp::encode`), CBOR on ciborium-ll (item heads
+//! read and written by its `Decoder` / `Encoder`). See each module for the details.
 //!
 //! Payload Passthru Mode / end-to-end encryption (section 14.1): besides the draft's `[Payload|binary]`
 //! list, autobahn and the WAMP test suite put the opaque payload *in place of* `Arguments|list` as one bare
@@ -136,11 +143,7 @@ pub enum DecodeError {
 /// are an error.
 pub fn decode(format: Serializer, frame: Bytes) -> Result<Message, DecodeError> {
     match format {
-        Serializer::Json => {
-            let text = json::utf8(&frame)?;
-            let mut walker = json::Walker::open(text)?;
-            schema::decode_message(&mut walker, &frame, format)
-        }
+        Serializer::Json => json::decode(&frame),
         Serializer::MsgPack => {
             let mut walker = msgpack::Walker::open(&frame)?;
             schema::decode_message(&mut walker, &frame, format)
@@ -205,7 +208,7 @@ fn is_transparent_element(format: Serializer, element: &[u8]) -> bool {
     match format {
         Serializer::Json => first == b'"',
         Serializer::MsgPack => msgpack::is_str_or_bin_marker(first),
-        Serializer::Cbor => matches!(first >> 5, 2 | 3),
+        Serializer::Cbor => cbor::is_string(element),
     }
 }
 

@@ -1,18 +1,24 @@
-//! MessagePack (spec version 5, with distinct str and bin types, as section 2.2 requires) for WAMP.
+//! MessagePack (spec version 5, with distinct str and bin types, as section 2.2 requires) for WAMP, on rmp.
 //!
-//! Hand-written over byte slices: every length is checked against the bytes actually left before it is
-//! used, so a hostile length prefix can neither read out of bounds nor reserve memory. The skipper checks
-//! markers, lengths, UTF-8 of strings and nesting depth; extension types pass through a skip (they are
-//! legal application payload) but have no [`Value`] and so cannot be transcoded. Three readers share the
-//! grammar: [`Reader::skip`] (decode's payload spans), [`Reader::value`] (header elements, [`Value`]s) and
-//! [`Reader::emit`] (streaming transcoding into another format's [`Sink`]).
+//! rmp handles the wire primitives: markers are classified by [`Marker::from_u8`]; scalars, lengths and
+//! counts are read by `rmp::decode`'s `read_*` functions over byte slices (`rmp::decode::Bytes`), and
+//! everything is written by `rmp::encode`'s `write_*` functions (always the smallest form). This module adds
+//! what a router needs around them: every length rmp reads is checked against the bytes actually left
+//! before it is used, so a hostile length prefix can neither read out of bounds nor reserve memory; strings
+//! and payload spans stay zero-copy slices of the frame. The skipper checks markers, lengths, UTF-8 of
+//! strings and nesting depth; extension types pass through a skip (they are legal application payload) but
+//! have no [`Value`] and so cannot be transcoded. Three readers share the grammar: [`Reader::skip`]
+//! (decode's payload spans), [`Reader::value`] (header elements, [`Value`]s) and [`Reader::emit`]
+//! (streaming transcoding into another format's [`Sink`]).
 
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
+use rmp::decode::{self, Bytes as RmpBytes};
+use rmp::{encode, Marker};
 
 use super::schema::{self, Elem};
-use super::transcode::{is_utf8, patch_header, Scalar, Sink, NO_PATCH};
+use super::transcode::{is_utf8, patch_header, Out, Scalar, Sink, NO_PATCH};
 use super::{DecodeError, Serializer, MAX_DEPTH};
 use crate::wamp::value::{Dict, Value};
 
@@ -29,7 +35,64 @@ fn unsupported(offset: usize, reason: &'static str) -> DecodeError {
 
 /// Whether a marker starts a str or bin (a transparent payload).
 pub(super) fn is_str_or_bin_marker(marker: u8) -> bool {
-    matches!(marker, 0xa0..=0xbf | 0xc4..=0xc6 | 0xd9..=0xdb)
+    is_str(marker) || is_bin(marker)
+}
+
+fn is_str(marker: u8) -> bool {
+    matches!(Marker::from_u8(marker), Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32)
+}
+
+fn is_bin(marker: u8) -> bool {
+    matches!(Marker::from_u8(marker), Marker::Bin8 | Marker::Bin16 | Marker::Bin32)
+}
+
+fn is_array(marker: u8) -> bool {
+    matches!(Marker::from_u8(marker), Marker::FixArray(_) | Marker::Array16 | Marker::Array32)
+}
+
+fn is_map(marker: u8) -> bool {
+    matches!(Marker::from_u8(marker), Marker::FixMap(_) | Marker::Map16 | Marker::Map32)
+}
+
+/// Whether a marker starts an integer (of any width or sign).
+fn is_int(marker: u8) -> bool {
+    matches!(
+        Marker::from_u8(marker),
+        Marker::FixPos(_)
+            | Marker::FixNeg(_)
+            | Marker::U8
+            | Marker::U16
+            | Marker::U32
+            | Marker::U64
+            | Marker::I8
+            | Marker::I16
+            | Marker::I32
+            | Marker::I64
+    )
+}
+
+/// Runs one of rmp's readers on `b[at..]`, returning what it read and the offset after it. The caller has
+/// classified the marker, so the reader can only fail by running out of input.
+fn read_at<'a, T, E>(
+    b: &'a [u8],
+    at: usize,
+    read: impl FnOnce(&mut RmpBytes<'a>) -> Result<T, E>,
+) -> Result<(T, usize), DecodeError> {
+    let rest = b.get(at..).unwrap_or_default();
+    let mut rd = RmpBytes::new(rest);
+    let value = read(&mut rd).map_err(|_| syntax(at, "unexpected end of input"))?;
+    Ok((value, at + (rest.len() - rd.remaining_slice().len())))
+}
+
+/// [`read_at`] for a length or count, as a `usize` (not yet checked against the input left).
+fn len_at<'a, E>(
+    b: &'a [u8],
+    at: usize,
+    read: impl FnOnce(&mut RmpBytes<'a>) -> Result<u32, E>,
+) -> Result<(usize, usize), DecodeError> {
+    let (n, end) = read_at(b, at, read)?;
+    let n = usize::try_from(n).map_err(|_| syntax(at, "length too large"))?;
+    Ok((n, end))
 }
 
 /// Decodes one complete value; nothing may follow it.
@@ -78,23 +141,6 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let bytes = self.take(N)?;
-        <[u8; N]>::try_from(bytes).map_err(|_| syntax(self.pos, "unexpected end of input"))
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u16(&mut self) -> Result<usize, DecodeError> {
-        Ok(usize::from(u16::from_be_bytes(self.array()?)))
-    }
-
-    fn u32(&mut self) -> Result<usize, DecodeError> {
-        usize::try_from(u32::from_be_bytes(self.array()?)).map_err(|_| syntax(self.pos, "length too large"))
-    }
-
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -108,53 +154,73 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads a marker and the length/count/scalar that follows it.
+    /// Runs one of rmp's readers on the bytes at the cursor and moves past what it consumed.
+    fn read<T, E>(&mut self, read: impl FnOnce(&mut RmpBytes<'a>) -> Result<T, E>) -> Result<T, DecodeError> {
+        let (value, pos) = read_at(self.b, self.pos, read)?;
+        self.pos = pos;
+        Ok(value)
+    }
+
+    /// A length or count read by rmp, as a `usize`.
+    fn len<E>(
+        &mut self,
+        read: impl FnOnce(&mut RmpBytes<'a>) -> Result<u32, E>,
+    ) -> Result<usize, DecodeError> {
+        let (n, pos) = len_at(self.b, self.pos, read)?;
+        self.pos = pos;
+        Ok(n)
+    }
+
+    /// Reads a marker and the length/count/scalar that follows it (through rmp).
     fn item(&mut self) -> Result<Item, DecodeError> {
         let at = self.pos;
-        let marker = self.u8()?;
+        let marker = Marker::from_u8(self.peek().ok_or_else(|| syntax(at, "unexpected end of input"))?);
         Ok(match marker {
-            0x00..=0x7f => Item::UInt(u64::from(marker)),
-            0x80..=0x8f => Item::Map(self.plausible(usize::from(marker & 0x0f), 2)?),
-            0x90..=0x9f => Item::Array(self.plausible(usize::from(marker & 0x0f), 1)?),
-            0xa0..=0xbf => Item::Str(usize::from(marker & 0x1f)),
-            0xc0 => Item::Nil,
-            0xc1 => return Err(syntax(at, "reserved marker 0xc1")),
-            0xc2 => Item::Bool(false),
-            0xc3 => Item::Bool(true),
-            0xc4 => Item::Bin(usize::from(self.u8()?)),
-            0xc5 => Item::Bin(self.u16()?),
-            0xc6 => Item::Bin(self.u32()?),
-            0xc7..=0xc9 | 0xd4..=0xd8 => Item::Ext,
-            0xca => Item::F32(f32::from_be_bytes(self.array()?)),
-            0xcb => Item::F64(f64::from_be_bytes(self.array()?)),
-            0xcc => Item::UInt(u64::from(self.u8()?)),
-            0xcd => Item::UInt(u64::from(u16::from_be_bytes(self.array()?))),
-            0xce => Item::UInt(u64::from(u32::from_be_bytes(self.array()?))),
-            0xcf => Item::UInt(u64::from_be_bytes(self.array()?)),
-            0xd0 => Item::Int(i64::from(i8::from_be_bytes(self.array()?))),
-            0xd1 => Item::Int(i64::from(i16::from_be_bytes(self.array()?))),
-            0xd2 => Item::Int(i64::from(i32::from_be_bytes(self.array()?))),
-            0xd3 => Item::Int(i64::from_be_bytes(self.array()?)),
-            0xd9 => Item::Str(usize::from(self.u8()?)),
-            0xda => Item::Str(self.u16()?),
-            0xdb => Item::Str(self.u32()?),
-            0xdc => {
-                let n = self.u16()?;
+            Marker::Null => {
+                self.read(decode::read_nil)?;
+                Item::Nil
+            }
+            Marker::True | Marker::False => Item::Bool(self.read(decode::read_bool)?),
+            Marker::FixPos(_) | Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
+                Item::UInt(self.read(decode::read_int)?)
+            }
+            Marker::FixNeg(_) | Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
+                Item::Int(self.read(decode::read_int)?)
+            }
+            Marker::F32 => Item::F32(self.read(decode::read_f32)?),
+            Marker::F64 => Item::F64(self.read(decode::read_f64)?),
+            // The fix forms carry their length in the marker, as rmp decodes it.
+            Marker::FixStr(n) => {
+                self.pos += 1;
+                Item::Str(usize::from(n))
+            }
+            Marker::FixArray(n) => {
+                self.pos += 1;
+                Item::Array(self.plausible(usize::from(n), 1)?)
+            }
+            Marker::FixMap(n) => {
+                self.pos += 1;
+                Item::Map(self.plausible(usize::from(n), 2)?)
+            }
+            Marker::Str8 | Marker::Str16 | Marker::Str32 => Item::Str(self.len(decode::read_str_len)?),
+            Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => Item::Bin(self.len(decode::read_bin_len)?),
+            Marker::Array16 | Marker::Array32 => {
+                let n = self.len(decode::read_array_len)?;
                 Item::Array(self.plausible(n, 1)?)
             }
-            0xdd => {
-                let n = self.u32()?;
-                Item::Array(self.plausible(n, 1)?)
-            }
-            0xde => {
-                let n = self.u16()?;
+            Marker::Map16 | Marker::Map32 => {
+                let n = self.len(decode::read_map_len)?;
                 Item::Map(self.plausible(n, 2)?)
             }
-            0xdf => {
-                let n = self.u32()?;
-                Item::Map(self.plausible(n, 2)?)
-            }
-            0xe0..=0xff => Item::Int(i64::from(marker as i8)),
+            Marker::FixExt1
+            | Marker::FixExt2
+            | Marker::FixExt4
+            | Marker::FixExt8
+            | Marker::FixExt16
+            | Marker::Ext8
+            | Marker::Ext16
+            | Marker::Ext32 => Item::Ext,
+            Marker::Reserved => return Err(syntax(at, "reserved marker 0xc1")),
         })
     }
 
@@ -163,17 +229,6 @@ impl<'a> Reader<'a> {
             Err(syntax(self.pos, "nesting too deep"))
         } else {
             Ok(depth + 1)
-        }
-    }
-
-    /// A str's bytes, checked to be UTF-8.
-    fn text(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        let at = self.pos;
-        let bytes = self.take(len)?;
-        if is_utf8(bytes) {
-            Ok(bytes)
-        } else {
-            Err(syntax(at, "invalid UTF-8 in string"))
         }
     }
 
@@ -231,7 +286,7 @@ impl<'a> Reader<'a> {
             Item::Int(i) => sink.scalar(Scalar::Int(i)),
             Item::F32(f) => sink.scalar(Scalar::Float(f64::from(f))),
             Item::F64(f) => sink.scalar(Scalar::Float(f)),
-            Item::Str(n) => sink.scalar(Scalar::Text(self.text(n)?)),
+            Item::Str(n) => sink.scalar(Scalar::Text(self.str(n)?)),
             Item::Bin(n) => sink.scalar(Scalar::Bytes(self.take(n)?)),
             Item::Array(n) => self.emit_container(sink, false, n, depth)?,
             Item::Map(n) => self.emit_container(sink, true, n, depth)?,
@@ -256,7 +311,7 @@ impl<'a> Reader<'a> {
             if map {
                 let at = self.pos;
                 match self.item()? {
-                    Item::Str(n) => sink.scalar(Scalar::Text(self.text(n)?)),
+                    Item::Str(n) => sink.scalar(Scalar::Text(self.str(n)?)),
                     _ => return Err(unsupported(at, "map key is not a string")),
                 }
                 sink.colon();
@@ -282,52 +337,63 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips `count` values. This is the hot path of `decode` (every payload goes through it): scalars and
-    /// strings are handled in the loop, only containers recurse.
+    /// strings are handled in the loop, only containers recurse. Markers are classified by rmp's
+    /// [`Marker::from_u8`] and the lengths of strings, binaries, extensions and containers read by rmp's
+    /// `read_*_len` / `read_ext_meta`; each length is checked against the bytes left before it is used.
     fn skip_items(&mut self, count: usize, depth: usize) -> Result<(), DecodeError> {
         let b = self.b;
         let eof = |at: usize| syntax(at, "unexpected end of input");
-        // Reads an `n`-byte big-endian length at `pos`.
-        let len = |pos: &mut usize, at: usize, n: usize| -> Result<usize, DecodeError> {
-            let bytes = b.get(*pos..*pos + n).ok_or_else(|| eof(at))?;
-            *pos += n;
-            Ok(bytes.iter().fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
-        };
         let mut pos = self.pos;
         for _ in 0..count {
             let at = pos;
-            let marker = *b.get(pos).ok_or_else(|| eof(at))?;
-            pos += 1;
-            // (bytes to skip, whether they are UTF-8 text, items if a container)
-            let (skip, text, items) = match marker {
-                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (0, false, None),
-                0x80..=0x8f => (0, false, Some(usize::from(marker & 0x0f) * 2)),
-                0x90..=0x9f => (0, false, Some(usize::from(marker & 0x0f))),
-                0xa0..=0xbf => (usize::from(marker & 0x1f), true, None),
-                0xc1 => return Err(syntax(at, "reserved marker 0xc1")),
-                0xc4 => (len(&mut pos, at, 1)?, false, None),
-                0xc5 => (len(&mut pos, at, 2)?, false, None),
-                0xc6 => (len(&mut pos, at, 4)?, false, None),
-                0xc7 => (len(&mut pos, at, 1)?.saturating_add(1), false, None),
-                0xc8 => (len(&mut pos, at, 2)?.saturating_add(1), false, None),
-                0xc9 => (len(&mut pos, at, 4)?.saturating_add(1), false, None),
-                0xcc | 0xd0 => (1, false, None),
-                0xcd | 0xd1 => (2, false, None),
-                0xca | 0xce | 0xd2 => (4, false, None),
-                0xcb | 0xcf | 0xd3 => (8, false, None),
-                0xd4..=0xd8 => (1 + (1 << (marker - 0xd4)), false, None),
-                0xd9 => (len(&mut pos, at, 1)?, true, None),
-                0xda => (len(&mut pos, at, 2)?, true, None),
-                0xdb => (len(&mut pos, at, 4)?, true, None),
-                0xdc => (0, false, Some(len(&mut pos, at, 2)?)),
-                0xdd => (0, false, Some(len(&mut pos, at, 4)?)),
-                0xde => (0, false, Some(len(&mut pos, at, 2)?.saturating_mul(2))),
-                0xdf => (0, false, Some(len(&mut pos, at, 4)?.saturating_mul(2))),
+            let marker = Marker::from_u8(*b.get(pos).ok_or_else(|| eof(at))?);
+            // (where the header ends, data bytes after it, whether they are UTF-8 text, items if a container)
+            let (header_end, skip, text, items) = match marker {
+                Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                    (at + 1, 0, false, None)
+                }
+                Marker::U8 | Marker::I8 => (at + 1, 1, false, None),
+                Marker::U16 | Marker::I16 => (at + 1, 2, false, None),
+                Marker::U32 | Marker::I32 | Marker::F32 => (at + 1, 4, false, None),
+                Marker::U64 | Marker::I64 | Marker::F64 => (at + 1, 8, false, None),
+                Marker::Reserved => return Err(syntax(at, "reserved marker 0xc1")),
+                // The fix forms carry their length in the marker, as rmp decodes it.
+                Marker::FixStr(n) => (at + 1, usize::from(n), true, None),
+                Marker::FixArray(n) => (at + 1, 0, false, Some(usize::from(n))),
+                Marker::FixMap(n) => (at + 1, 0, false, Some(usize::from(n) * 2)),
+                Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+                    let (n, end) = len_at(b, at, decode::read_str_len)?;
+                    (end, n, true, None)
+                }
+                Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+                    let (n, end) = len_at(b, at, decode::read_bin_len)?;
+                    (end, n, false, None)
+                }
+                Marker::FixExt1
+                | Marker::FixExt2
+                | Marker::FixExt4
+                | Marker::FixExt8
+                | Marker::FixExt16
+                | Marker::Ext8
+                | Marker::Ext16
+                | Marker::Ext32 => {
+                    let (meta, end) = len_at(b, at, |rd| decode::read_ext_meta(rd).map(|meta| meta.size))?;
+                    (end, meta, false, None)
+                }
+                Marker::Array16 | Marker::Array32 => {
+                    let (n, end) = len_at(b, at, decode::read_array_len)?;
+                    (end, 0, false, Some(n))
+                }
+                Marker::Map16 | Marker::Map32 => {
+                    let (n, end) = len_at(b, at, decode::read_map_len)?;
+                    (end, 0, false, Some(n.saturating_mul(2)))
+                }
             };
-            let data = b.get(pos..pos.saturating_add(skip)).ok_or_else(|| eof(at))?;
+            let data = b.get(header_end..header_end.saturating_add(skip)).ok_or_else(|| eof(at))?;
             if text && !is_utf8(data) {
-                return Err(syntax(pos, "invalid UTF-8 in string"));
+                return Err(syntax(header_end, "invalid UTF-8 in string"));
             }
-            pos += skip;
+            pos = header_end + skip;
             if let Some(items) = items {
                 self.pos = at;
                 let inner = self.enter(depth)?;
@@ -372,15 +438,12 @@ impl Sink for Writer<'_> {
     fn scalar(&mut self, value: Scalar<'_>) {
         let out = &mut *self.0;
         match value {
-            Scalar::Null => out.put_u8(0xc0),
-            Scalar::Bool(b) => out.put_u8(if b { 0xc3 } else { 0xc2 }),
-            Scalar::Int(i) => write_int(out, i),
-            Scalar::UInt(u) => write_uint(out, u),
-            Scalar::Float(f) => {
-                out.put_u8(0xcb);
-                out.put_f64(f);
-            }
-            Scalar::Text(s) => write_str(out, s),
+            Scalar::Null => put(out, |w| encode::write_nil(w)),
+            Scalar::Bool(b) => put(out, |w| encode::write_bool(w, b)),
+            Scalar::Int(i) => put(out, |w| encode::write_sint(w, i)),
+            Scalar::UInt(u) => put(out, |w| encode::write_uint(w, u)),
+            Scalar::Float(f) => put(out, |w| encode::write_f64(w, f)),
+            Scalar::Text(s) => write_str(out, s.as_bytes()),
             Scalar::Bytes(b) => write_bin(out, b),
         }
     }
@@ -421,7 +484,7 @@ impl<'a> Walker<'a> {
     pub(super) fn open(frame: &'a [u8]) -> Result<Walker<'a>, DecodeError> {
         let mut r = Reader { b: frame, pos: 0 };
         match r.peek() {
-            Some(0x90..=0x9f | 0xdc | 0xdd) => match r.item()? {
+            Some(marker) if is_array(marker) => match r.item()? {
                 Item::Array(left) => Ok(Walker { r, left }),
                 _ => Err(DecodeError::NotAList),
             },
@@ -450,7 +513,7 @@ impl schema::Walker for Walker<'_> {
     }
 
     fn uint(&mut self) -> Result<Option<u64>, DecodeError> {
-        if !matches!(self.r.peek(), Some(0x00..=0x7f | 0xcc..=0xcf | 0xd0..=0xd3)) {
+        if !self.r.peek().is_some_and(is_int) {
             return Ok(None);
         }
         Ok(match self.r.item()? {
@@ -461,7 +524,7 @@ impl schema::Walker for Walker<'_> {
     }
 
     fn string(&mut self) -> Result<Option<String>, DecodeError> {
-        if !matches!(self.r.peek(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
+        if !self.r.peek().is_some_and(is_str) {
             return Ok(None);
         }
         match self.r.item()? {
@@ -471,7 +534,7 @@ impl schema::Walker for Walker<'_> {
     }
 
     fn dict(&mut self) -> Result<Option<Dict>, DecodeError> {
-        if !matches!(self.r.peek(), Some(0x80..=0x8f | 0xde | 0xdf)) {
+        if !self.r.peek().is_some_and(is_map) {
             return Ok(None);
         }
         match self.r.item()? {
@@ -481,7 +544,7 @@ impl schema::Walker for Walker<'_> {
     }
 
     fn args(&mut self, transparent_ok: bool) -> Result<Option<(Range<usize>, bool)>, DecodeError> {
-        if let Some(span) = self.span_if(|m| matches!(m, 0x90..=0x9f | 0xdc | 0xdd))? {
+        if let Some(span) = self.span_if(is_array)? {
             return Ok(Some((span, false)));
         }
         if transparent_ok {
@@ -493,7 +556,7 @@ impl schema::Walker for Walker<'_> {
     }
 
     fn kwargs(&mut self) -> Result<Option<Range<usize>>, DecodeError> {
-        if !matches!(self.r.peek(), Some(0x80..=0x8f | 0xde | 0xdf)) {
+        if !self.r.peek().is_some_and(is_map) {
             return Ok(None);
         }
         let start = self.r.pos;
@@ -516,101 +579,50 @@ impl schema::Walker for Walker<'_> {
     }
 }
 
-/// Writes a header: the fix form if `n` fits, else the 8/16/32-bit forms whose markers are given.
-fn write_len(out: &mut BytesMut, n: usize, fix: Option<(u8, usize)>, m8: Option<u8>, m16: u8, m32: u8) {
-    match (fix, m8) {
-        (Some((base, max)), _) if n <= max => out.put_u8(base | n as u8),
-        (_, Some(m8)) if n <= 0xff => {
-            out.put_u8(m8);
-            out.put_u8(n as u8);
-        }
-        _ if n <= 0xffff => {
-            out.put_u8(m16);
-            out.put_u16(n as u16);
-        }
-        _ => {
-            out.put_u8(m32);
-            // Lengths above u32::MAX cannot be expressed; no WAMP frame comes near that size.
-            out.put_u32(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-    }
+/// Runs one of rmp's writers on `out`. They are generic over fallible writers; [`Out`] never fails, so the
+/// `Result` they return carries nothing here.
+fn put<T, E>(out: &mut BytesMut, write: impl FnOnce(&mut Out<'_>) -> Result<T, E>) {
+    let _ = write(&mut Out(out));
 }
 
-fn write_uint(out: &mut BytesMut, n: u64) {
-    if n <= 0x7f {
-        out.put_u8(n as u8);
-    } else if n <= 0xff {
-        out.put_u8(0xcc);
-        out.put_u8(n as u8);
-    } else if n <= 0xffff {
-        out.put_u8(0xcd);
-        out.put_u16(n as u16);
-    } else if n <= 0xffff_ffff {
-        out.put_u8(0xce);
-        out.put_u32(n as u32);
-    } else {
-        out.put_u8(0xcf);
-        out.put_u64(n);
-    }
-}
-
-fn write_int(out: &mut BytesMut, n: i64) {
-    if let Ok(u) = u64::try_from(n) {
-        write_uint(out, u);
-    } else if n >= -32 {
-        out.put_i8(n as i8);
-    } else if n >= i64::from(i8::MIN) {
-        out.put_u8(0xd0);
-        out.put_i8(n as i8);
-    } else if n >= i64::from(i16::MIN) {
-        out.put_u8(0xd1);
-        out.put_i16(n as i16);
-    } else if n >= i64::from(i32::MIN) {
-        out.put_u8(0xd2);
-        out.put_i32(n as i32);
-    } else {
-        out.put_u8(0xd3);
-        out.put_i64(n);
-    }
+/// A length or count as MessagePack can express it. Lengths above `u32::MAX` cannot be expressed; no WAMP
+/// frame comes near that size.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Writes a str (UTF-8 bytes).
 fn write_str(out: &mut BytesMut, s: &[u8]) {
-    write_len(out, s.len(), Some((0xa0, 31)), Some(0xd9), 0xda, 0xdb);
+    put(out, |w| encode::write_str_len(w, len32(s.len())));
     out.put_slice(s);
 }
 
-fn write_array_header(out: &mut BytesMut, n: usize) {
-    write_container_header(out, false, n);
+fn write_bin(out: &mut BytesMut, b: &[u8]) {
+    put(out, |w| encode::write_bin_len(w, len32(b.len())));
+    out.put_slice(b);
 }
 
 fn write_container_header(out: &mut BytesMut, map: bool, n: usize) {
-    let (header, len) = container_header(map, n);
-    out.put_slice(header.get(..len).unwrap_or_default());
+    if map {
+        put(out, |w| encode::write_map_len(w, len32(n)));
+    } else {
+        put(out, |w| encode::write_array_len(w, len32(n)));
+    }
 }
 
 /// The shortest array (or map) header for `n` items (entries), and its length.
 fn container_header(map: bool, n: usize) -> ([u8; PLACEHOLDER_LEN], usize) {
-    let (fix, m16, m32) = if map { (0x80, 0xde, 0xdf) } else { (0x90, 0xdc, 0xdd) };
-    if n <= 15 {
-        ([fix | n as u8, 0, 0, 0, 0], 1)
-    } else if let Ok(n) = u16::try_from(n) {
-        let [a, b] = n.to_be_bytes();
-        ([m16, a, b, 0, 0], 3)
-    } else {
-        // Counts above u32::MAX cannot be expressed; no WAMP frame comes near that size.
-        let [a, b, c, d] = u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
-        ([m32, a, b, c, d], 5)
-    }
-}
-
-fn write_bin(out: &mut BytesMut, b: &[u8]) {
-    write_len(out, b.len(), None, Some(0xc4), 0xc5, 0xc6);
-    out.put_slice(b);
+    let mut header = [0; PLACEHOLDER_LEN];
+    let mut w = &mut header[..];
+    // A header is at most `PLACEHOLDER_LEN` bytes, so it fits.
+    let _ =
+        if map { encode::write_map_len(&mut w, len32(n)) } else { encode::write_array_len(&mut w, len32(n)) };
+    let len = PLACEHOLDER_LEN - w.len();
+    (header, len)
 }
 
 pub(super) fn write_list(out: &mut BytesMut, list: &[Value]) {
-    write_array_header(out, list.len());
+    write_container_header(out, false, list.len());
     for item in list {
         write_value(out, item);
     }
@@ -626,14 +638,11 @@ pub(super) fn write_dict(out: &mut BytesMut, dict: &Dict) {
 
 pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
     match value {
-        Value::Null => out.put_u8(0xc0),
-        Value::Bool(b) => out.put_u8(if *b { 0xc3 } else { 0xc2 }),
-        Value::Int(i) => write_int(out, *i),
-        Value::UInt(u) => write_uint(out, *u),
-        Value::Float(f) => {
-            out.put_u8(0xcb);
-            out.put_f64(*f);
-        }
+        Value::Null => put(out, |w| encode::write_nil(w)),
+        Value::Bool(b) => put(out, |w| encode::write_bool(w, *b)),
+        Value::Int(i) => put(out, |w| encode::write_sint(w, *i)),
+        Value::UInt(u) => put(out, |w| encode::write_uint(w, *u)),
+        Value::Float(f) => put(out, |w| encode::write_f64(w, *f)),
         Value::Str(s) => write_str(out, s.as_bytes()),
         Value::Bytes(b) => write_bin(out, b),
         Value::List(list) => write_list(out, list),
@@ -642,14 +651,14 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
 }
 
 pub(super) fn write_message(out: &mut BytesMut, elems: &[Elem<'_>]) {
-    write_array_header(out, elems.len());
+    write_container_header(out, false, elems.len());
     for elem in elems {
         match elem {
-            Elem::UInt(n) => write_uint(out, *n),
+            Elem::UInt(n) => put(out, |w| encode::write_uint(w, *n)),
             Elem::Str(s) => write_str(out, s.as_bytes()),
             Elem::Dict(d) => write_dict(out, d),
             Elem::Raw(raw) => out.put_slice(raw),
-            Elem::EmptyList => out.put_u8(0x90),
+            Elem::EmptyList => write_container_header(out, false, 0),
         }
     }
 }

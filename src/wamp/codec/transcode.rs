@@ -5,10 +5,10 @@
 //! target format's [`Sink`], so no [`Value`](crate::wamp::value::Value) tree and no per-string allocation
 //! is made. Readers check exactly what `decode_value` checks (and fail on the same input); dict entries keep
 //! their order. Targets that need a container's length up front (MessagePack, CBOR) when the source does
-//! not know it (JSON, indefinite-length CBOR) write a placeholder header and patch it, shifting the
-//! container's bytes left when the real header is shorter.
+//! not know it (indefinite-length CBOR; JSON's lengths come from simd-json's tape) write a placeholder
+//! header and patch it, shifting the container's bytes left when the real header is shorter.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 
 use super::{cbor, json, msgpack, DecodeError, Serializer};
 
@@ -19,14 +19,40 @@ pub(super) enum Scalar<'a> {
     Int(i64),
     UInt(u64),
     Float(f64),
-    /// A text string's bytes, which the reader has checked to be UTF-8.
-    Text(&'a [u8]),
+    /// A text string (the reader has checked its UTF-8).
+    Text(&'a str),
     Bytes(&'a [u8]),
 }
 
 /// Whether bytes are UTF-8, quickly for the common all-ASCII case.
 pub(super) fn is_utf8(bytes: &[u8]) -> bool {
     bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+/// An output buffer as an [`std::io::Write`], for the crates' writers (rmp's `write_*`, ciborium-ll's
+/// `Encoder`, simd-json's generator). Unlike `bytes`' generic `Writer` adapter, it appends each piece with
+/// one `extend_from_slice` (a single byte with `put_u8`), and it never fails: a `BytesMut` grows.
+pub(super) struct Out<'a>(pub(super) &'a mut BytesMut);
+
+impl std::io::Write for Out<'_> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data).map(|()| data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match data {
+            [byte] => self.0.put_u8(*byte),
+            _ => self.0.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What [`Sink::open`] returns when the header needs no patching.
