@@ -233,11 +233,22 @@ async fn run_shard(context: ShardContext) {
                 let l = unsafe {
                     <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(l.into_raw_fd())
                 };
-                glommio::spawn_local(accept_tcp(core.clone(), l, kind)).detach();
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    let accept = || async {
+                        let stream = l.accept().await?;
+                        let _ = stream.set_nodelay(true);
+                        Ok(stream)
+                    };
+                    accept_loop(core, kind, accept).await
+                })
+                .detach();
             }
             ShardListener::Unix(path, kind) => match listener::bind_unix(&path) {
                 Ok(l) => {
-                    glommio::spawn_local(accept_unix(core.clone(), l, kind)).detach();
+                    let core = core.clone();
+                    glommio::spawn_local(async move { accept_loop(core, kind, || l.accept()).await })
+                        .detach();
                 }
                 Err(e) => {
                     let _ = ready.send(Err(format!("cannot bind {}: {e}", path.display())));
@@ -263,30 +274,15 @@ async fn run_shard(context: ShardContext) {
     }
 }
 
-async fn accept_tcp(core: Rc<ShardCore>, listener: glommio::net::TcpListener, kind: EndpointKind) {
+/// Accepts connections until the shard stops, and serves each one on this shard.
+async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, kind: EndpointKind, accept: F)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = glommio::Result<S, ()>>,
+{
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            core.stopping.wait().await;
-            None
-        })
-        .await;
-        match accepted {
-            None => break,
-            Some(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                glommio::spawn_local(connection::serve(core.clone(), stream, kind)).detach();
-            }
-            Some(Err(e)) => {
-                warn!(shard = core.shard, error = %e, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn accept_unix(core: Rc<ShardCore>, listener: glommio::net::UnixListener, kind: EndpointKind) {
-    loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+        let accepted = futures_lite::future::or(async { Some(accept().await) }, async {
             core.stopping.wait().await;
             None
         })
