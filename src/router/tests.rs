@@ -221,3 +221,120 @@ fn a_late_registration_broadcast_does_not_hide_the_new_holder() {
         "the call reaches the new holder"
     );
 }
+
+mod properties {
+    //! Random interleavings of client frames (well-formed or not) from several sessions on two shards:
+    //! the router never panics, and once every connection is gone nothing is left behind.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TOPICS: [&str; 3] = ["a", "b", "c.d"];
+
+    /// One step: which connection acts, and what it sends.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Frame(usize, Message),
+        Garbage(usize, Vec<u8>),
+        Close(usize),
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let topic = prop::sample::select(&TOPICS[..]).prop_map(String::from);
+        let id = 1u64..6;
+        prop_oneof![
+            (id.clone(), topic.clone()).prop_map(|(request, topic)| Message::Subscribe {
+                request,
+                options: Dict::new(),
+                topic
+            }),
+            (id.clone(), id.clone())
+                .prop_map(|(request, subscription)| Message::Unsubscribe { request, subscription }),
+            (id.clone(), topic.clone(), any::<bool>()).prop_map(|(request, topic, ack)| Message::Publish {
+                request,
+                options: crate::dict! { "acknowledge" => ack, "exclude_me" => false },
+                topic,
+                payload: args("x"),
+            }),
+            (id.clone(), topic.clone()).prop_map(|(request, procedure)| Message::Register {
+                request,
+                options: Dict::new(),
+                procedure
+            }),
+            (id.clone(), id.clone())
+                .prop_map(|(request, registration)| Message::Unregister { request, registration }),
+            (id.clone(), topic).prop_map(|(request, procedure)| Message::Call {
+                request,
+                options: Dict::new(),
+                procedure,
+                payload: args("y"),
+            }),
+            id.clone().prop_map(|request| Message::Yield {
+                request,
+                options: Dict::new(),
+                payload: args("z")
+            }),
+            id.clone().prop_map(|request| Message::Error {
+                request_type: crate::wamp::message::code::INVOCATION,
+                request,
+                details: Dict::new(),
+                error: "com.example.error".into(),
+                payload: Payload::empty(),
+            }),
+            Just(Message::Goodbye { details: Dict::new(), reason: uris::CLOSE_REALM.into() }),
+            Just(Message::Hello { realm: "realm1".into(), details: Dict::new() }),
+        ]
+    }
+
+    fn step(conns: usize) -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => (0..conns, message()).prop_map(|(c, m)| Step::Frame(c, m)),
+            1 => (0..conns, prop::collection::vec(any::<u8>(), 0..24)).prop_map(|(c, b)| Step::Garbage(c, b)),
+            1 => (0..conns).prop_map(Step::Close),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn random_traffic_never_panics_and_leaves_nothing_behind(steps in prop::collection::vec(step(6), 1..80)) {
+            let mut mesh = Mesh::new(2);
+            let mut conns: Vec<(usize, ConnId, bool)> = (0..6).map(|i| (i % 2, mesh.join(i % 2), true)).collect();
+            for step in steps {
+                match step {
+                    Step::Frame(i, message) if conns[i].2 => mesh.frame(conns[i].0, conns[i].1, &message),
+                    Step::Garbage(i, bytes) if conns[i].2 => {
+                        let (shard, conn, _) = conns[i];
+                        mesh.run(shard, |r, out| r.handle_frame(conn, Bytes::from(bytes), out));
+                    }
+                    Step::Close(i) if conns[i].2 => {
+                        let (shard, conn, _) = conns[i];
+                        mesh.run(shard, |r, out| r.closed(conn, out));
+                        conns[i].2 = false;
+                    }
+                    _ => {}
+                }
+                mesh.sent.clear();
+            }
+            for (shard, conn, open) in conns {
+                if open {
+                    mesh.run(shard, |r, out| r.closed(conn, out));
+                }
+            }
+            for shard in &mesh.shards {
+                prop_assert_eq!(shard.session_count(), 0);
+                prop_assert!(shard.controls.is_empty(), "no pending control change");
+            }
+            prop_assert_eq!(mesh.shards[0].registry.session_count(), 0);
+            // Every procedure was released everywhere: a new session can register each of them.
+            let conn = mesh.join(1);
+            for (request, procedure) in TOPICS.iter().enumerate() {
+                let register = Message::Register { request: request as u64 + 1, options: Dict::new(), procedure: (*procedure).into() };
+                mesh.frame(1, conn, &register);
+                prop_assert!(matches!(mesh.take(1, conn).as_slice(), [Message::Registered { .. }]), "{procedure} is free");
+            }
+        }
+    }
+}
