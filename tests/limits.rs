@@ -11,11 +11,8 @@ use switchyard::wamp::{uris, Value};
 
 const EVENTS: usize = 40_000;
 
-fn config(policy: &str) -> String {
-    format!(
-        "cores = 2\n[[realms]]\nname = \"realm1\"\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n\
-         [limits]\nmax_outbound_bytes = 4194304\nslow_consumer = \"{policy}\"\n"
-    )
+fn flood_config(policy: &str) -> String {
+    config(2, "", &format!("max_outbound_bytes = 4194304\nslow_consumer = \"{policy}\""))
 }
 
 /// Publishes `EVENTS` events of 1 KiB, waiting for an acknowledgment every 100, while `reader` reads them.
@@ -58,7 +55,7 @@ fn drain(client: &mut Client, within: Duration) -> Option<usize> {
 
 #[test]
 fn a_subscriber_that_stops_reading_is_disconnected_and_others_get_everything() {
-    let router = start_with(&config("disconnect"));
+    let router = start_with(&flood_config("disconnect"));
     let mut slow = Client::join(router.addr, Serializer::MsgPack);
     slow.subscribe("t.flood");
     let reader = flood(&router);
@@ -69,7 +66,7 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_others_get_everything() {
 
 #[test]
 fn drop_events_policy_keeps_the_slow_subscriber_connected() {
-    let router = start_with(&config("drop_events"));
+    let router = start_with(&flood_config("drop_events"));
     let mut slow = Client::join(router.addr, Serializer::MsgPack);
     slow.subscribe("t.flood");
     let reader = flood(&router);
@@ -84,10 +81,7 @@ fn drop_events_policy_keeps_the_slow_subscriber_connected() {
 
 #[test]
 fn a_connection_that_never_says_hello_is_aborted() {
-    let router = start_with(
-        "cores = 1\n[[realms]]\nname = \"realm1\"\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n\
-         [limits]\nhandshake_timeout_secs = 1\n",
-    );
+    let router = start_with(&config(1, "", "handshake_timeout_secs = 1"));
     let mut idle = Client::rawsocket(router.addr, Serializer::Json);
     let started = Instant::now();
     assert_eq!(idle.expect_abort(), uris::PROTOCOL_VIOLATION);

@@ -92,9 +92,7 @@ fn unsubscribe_and_errors() {
 
 #[test]
 fn strict_uri_realms_reject_loose_uris() {
-    let router = start_with(
-        "cores = 1\n[[realms]]\nname = \"realm1\"\nuri_check = \"strict\"\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n",
-    );
+    let router = start_with(&config(1, "uri_check = \"strict\"", ""));
     let mut c = Client::join(router.addr, Serializer::Json);
     let request = c.next_request();
     c.send(&Message::Subscribe { request, options: Dict::new(), topic: "com.Example.Topic".into() });

@@ -158,10 +158,7 @@ fn rawsocket_with_unsupported_serializer_gets_error_reply() {
 
 #[test]
 fn oversized_messages_fail_the_transport() {
-    let router = start_with(
-        "cores = 1\n[[realms]]\nname = \"realm1\"\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n\
-         [limits]\nmax_message_size = 1024\n",
-    );
+    let router = start_with(&config(1, "", "max_message_size = 1024"));
     let mut ws = Client::join_ws(router.addr, Serializer::Json);
     let big = format!("[16, 1, {{}}, \"t\", [\"{}\"]]", "x".repeat(4096));
     ws.send_frame(big.as_bytes());

@@ -23,9 +23,16 @@ pub struct TestRouter {
 
 /// Starts a router with realm `realm1` and one universal endpoint on a free loopback port.
 pub fn start(cores: usize) -> TestRouter {
-    start_with(&format!(
-        "cores = {cores}\n[[realms]]\nname = \"realm1\"\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n"
-    ))
+    start_with(&config(cores, "", ""))
+}
+
+/// A config with realm `realm1` (plus `realm_keys`), one universal endpoint on a free loopback port, and
+/// `limits` (TOML lines of the `[limits]` table).
+pub fn config(cores: usize, realm_keys: &str, limits: &str) -> String {
+    format!(
+        "cores = {cores}\n[[realms]]\nname = \"realm1\"\n{realm_keys}\n[[endpoints]]\nkind = \"universal\"\n\
+         listen = \"127.0.0.1:0\"\n[limits]\n{limits}\n"
+    )
 }
 
 pub fn start_with(toml: &str) -> TestRouter {
