@@ -53,6 +53,37 @@ pub struct RealmConfig {
     /// Whether anonymous sessions may join (authrole "anonymous").
     #[serde(default = "yes")]
     pub anonymous: bool,
+    /// Per-session limits in this realm.
+    #[serde(default)]
+    pub limits: SessionLimits,
+}
+
+/// What one session may hold at a time, per realm. A request past a limit gets ERROR
+/// `switchyard.error.limit_exceeded` (the spec defines no URI for it) and is counted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionLimits {
+    /// Subscriptions one session may hold.
+    pub max_subscriptions: usize,
+    /// Registrations one session may hold (each is replicated to every shard).
+    pub max_registrations: usize,
+    /// Calls one session may have waiting for an answer.
+    pub max_pending_calls: usize,
+    /// Dealer-side timeout of every call that sets no `CALL.Options.timeout`, in milliseconds; 0 = none.
+    /// Off by default: a procedure may legitimately run for hours, and what a silent callee costs is already
+    /// bounded by `max_pending_calls` and released when either session leaves.
+    pub default_call_timeout_ms: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_subscriptions: 10_000,
+            max_registrations: 1_000,
+            max_pending_calls: 4_096,
+            default_call_timeout_ms: 0,
+        }
+    }
 }
 
 /// What an endpoint speaks.
@@ -74,6 +105,23 @@ pub struct EndpointConfig {
     pub listen: Option<SocketAddr>,
     #[serde(default)]
     pub unix: Option<PathBuf>,
+    /// Overrides of the global per-connection limits for this endpoint.
+    #[serde(default)]
+    pub limits: EndpointLimits,
+}
+
+/// The per-connection limits an endpoint may set differently from the global `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointLimits {
+    pub max_message_size: Option<usize>,
+    pub max_handshake_size: Option<usize>,
+    pub handshake_timeout_secs: Option<u64>,
+    pub ping_interval_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_outbound_bytes: Option<usize>,
+    pub slow_consumer: Option<SlowConsumerPolicy>,
+    pub max_nesting_depth: Option<usize>,
 }
 
 /// Limits, enforced before memory is spent.
@@ -95,6 +143,23 @@ pub struct Limits {
     pub max_outbound_bytes: usize,
     /// What happens to a connection whose outbound queue is full.
     pub slow_consumer: SlowConsumerPolicy,
+    /// Seconds without inbound traffic after which the router pings the peer (WebSocket ping, RawSocket
+    /// PING); 0 = never.
+    pub ping_interval_secs: u64,
+    /// Seconds without any inbound traffic (a pong counts) after which the connection is closed; 0 = never.
+    /// This is what finds half-open connections.
+    pub idle_timeout_secs: u64,
+    /// Concurrent connections, router-wide; past it a RawSocket handshake gets error 4 ("maximum connection
+    /// count reached") and a WebSocket upgrade HTTP 503.
+    pub max_connections: usize,
+    /// Concurrent connections from one source IP address; 0 = no limit (the default, because a router behind
+    /// a proxy or load balancer sees every client under one address).
+    pub max_connections_per_ip: usize,
+    /// Deepest nesting of lists and dicts accepted in an inbound message (payload included); at most
+    /// [`crate::wamp::codec::MAX_DEPTH`].
+    pub max_nesting_depth: usize,
+    /// Seconds a stopping router waits for sessions to answer GOODBYE and for queues to drain.
+    pub shutdown_grace_secs: u64,
 }
 
 /// What to do with a connection that does not read fast enough.
@@ -117,7 +182,48 @@ impl Default for Limits {
             listen_backlog: 4096,
             max_outbound_bytes: 16 * 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Disconnect,
+            ping_interval_secs: 30,
+            idle_timeout_secs: 90,
+            max_connections: 65_536,
+            max_connections_per_ip: 0,
+            max_nesting_depth: 64,
+            shutdown_grace_secs: 5,
         }
+    }
+}
+
+impl Limits {
+    /// The limits that apply to connections of `endpoint`: these, with the endpoint's overrides.
+    pub fn for_endpoint(&self, endpoint: &EndpointConfig) -> Limits {
+        let o = &endpoint.limits;
+        Limits {
+            max_message_size: o.max_message_size.unwrap_or(self.max_message_size),
+            max_handshake_size: o.max_handshake_size.unwrap_or(self.max_handshake_size),
+            handshake_timeout_secs: o.handshake_timeout_secs.unwrap_or(self.handshake_timeout_secs),
+            ping_interval_secs: o.ping_interval_secs.unwrap_or(self.ping_interval_secs),
+            idle_timeout_secs: o.idle_timeout_secs.unwrap_or(self.idle_timeout_secs),
+            max_outbound_bytes: o.max_outbound_bytes.unwrap_or(self.max_outbound_bytes),
+            slow_consumer: o.slow_consumer.unwrap_or(self.slow_consumer),
+            max_nesting_depth: o.max_nesting_depth.unwrap_or(self.max_nesting_depth),
+            ..self.clone()
+        }
+    }
+
+    fn check(&self, context: &str) -> Result<(), ConfigError> {
+        let invalid = |text: &str| Err(ConfigError::Invalid(format!("{context}{text}")));
+        if self.max_message_size < 512 {
+            return invalid("max_message_size must be at least 512");
+        }
+        if !(1..=crate::wamp::codec::MAX_DEPTH).contains(&self.max_nesting_depth) {
+            return invalid(&format!("max_nesting_depth must be 1..={}", crate::wamp::codec::MAX_DEPTH));
+        }
+        if self.handshake_timeout_secs == 0 {
+            return invalid("handshake_timeout_secs must be at least 1");
+        }
+        if self.idle_timeout_secs != 0 && self.ping_interval_secs >= self.idle_timeout_secs {
+            return invalid("ping_interval_secs must be shorter than idle_timeout_secs");
+        }
+        Ok(())
     }
 }
 
@@ -178,8 +284,12 @@ impl Config {
         if self.cores == Some(0) {
             return Err(ConfigError::Invalid("cores must be at least 1".into()));
         }
-        if self.limits.max_message_size < 512 {
-            return Err(ConfigError::Invalid("limits.max_message_size must be at least 512".into()));
+        self.limits.check("limits.")?;
+        for endpoint in &self.endpoints {
+            self.limits.for_endpoint(endpoint).check("endpoints.limits.")?;
+        }
+        if self.limits.max_connections == 0 {
+            return Err(ConfigError::Invalid("limits.max_connections must be at least 1".into()));
         }
         Ok(())
     }
@@ -196,6 +306,39 @@ mod tests {
         assert!(c.realms[0].anonymous);
         assert_eq!(c.endpoints[0].kind, EndpointKind::Universal);
         assert_eq!(c.endpoints[0].listen, Some("127.0.0.1:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn endpoint_limits_override_the_global_ones() {
+        let text = r#"
+            [limits]
+            max_message_size = 100000
+            idle_timeout_secs = 50
+            [[realms]]
+            name = "r"
+            limits = { max_pending_calls = 3 }
+            [[endpoints]]
+            kind = "rawsocket"
+            listen = "127.0.0.1:0"
+            limits = { max_message_size = 2048, ping_interval_secs = 5 }
+            [[endpoints]]
+            kind = "websocket"
+            listen = "127.0.0.1:0"
+        "#;
+        let c = Config::from_toml_str(text).unwrap();
+        let first = c.limits.for_endpoint(&c.endpoints[0]);
+        assert_eq!(
+            (first.max_message_size, first.ping_interval_secs, first.idle_timeout_secs),
+            (2048, 5, 50)
+        );
+        let second = c.limits.for_endpoint(&c.endpoints[1]);
+        assert_eq!((second.max_message_size, second.ping_interval_secs), (100000, 30));
+        assert_eq!(c.realms[0].limits.max_pending_calls, 3);
+        assert_eq!(c.realms[0].limits.max_subscriptions, SessionLimits::default().max_subscriptions);
+        let bad = text.replace("ping_interval_secs = 5", "ping_interval_secs = 60");
+        assert!(Config::from_toml_str(&bad).is_err(), "a ping interval past the idle timeout is refused");
+        let deep = text.replace("idle_timeout_secs = 50", "max_nesting_depth = 1000");
+        assert!(Config::from_toml_str(&deep).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod router;
 pub mod shard;
+pub mod stats;
 pub mod transport;
 pub mod wamp;
 

@@ -10,6 +10,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 use crate::config::RealmConfig;
+use crate::stats::Stats;
 use crate::wamp::ids::random_id;
 use crate::wamp::Id;
 
@@ -40,6 +41,8 @@ pub struct Registry {
     sessions: DashMap<Id, SessionInfo>,
     subscriptions: DashMap<(RealmId, String), SubscriptionRecord>,
     registrations: DashMap<(RealmId, Arc<str>), Id>,
+    /// Counters of tripped limits, bumped by every shard.
+    pub stats: Stats,
 }
 
 impl Registry {
@@ -51,6 +54,7 @@ impl Registry {
             sessions: DashMap::new(),
             subscriptions: DashMap::new(),
             registrations: DashMap::new(),
+            stats: Stats::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::{debug, info};
 
-use crate::config::EndpointKind;
+use crate::config::{EndpointKind, Limits};
 use crate::transport::{self, accept, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
 use super::core::ShardCore;
@@ -24,13 +24,13 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves one connection until it closes.
-pub async fn serve<S>(core: Rc<ShardCore>, mut stream: S, kind: EndpointKind)
+pub async fn serve<S>(core: Rc<ShardCore>, mut stream: S, kind: EndpointKind, limits: Rc<Limits>)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let limits = TransportLimits {
-        max_message_size: core.limits.max_message_size,
-        max_handshake_size: core.limits.max_handshake_size,
+    let transport_limits = TransportLimits {
+        max_message_size: limits.max_message_size,
+        max_handshake_size: limits.max_handshake_size,
     };
     let (universal, only) = match kind {
         EndpointKind::Universal => (true, Framing::WebSocket),
@@ -38,8 +38,8 @@ where
         EndpointKind::RawSocket => (false, Framing::RawSocket),
     };
     let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
-    let timeout = Duration::from_secs(core.limits.handshake_timeout_secs);
-    let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &limits);
+    let timeout = Duration::from_secs(limits.handshake_timeout_secs);
+    let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
     let accepted = match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(e)) => return debug!(shard = core.shard, error = %e, "transport handshake failed"),
@@ -47,7 +47,7 @@ where
     };
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
-    let outbound = Rc::new(Outbound::new(core.limits.max_outbound_bytes, core.limits.slow_consumer));
+    let outbound = Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer));
     let conn = core.open(serializer, outbound.clone());
     glommio::spawn_local({
         let core = core.clone();
@@ -63,7 +63,7 @@ where
         async move { write_loop(writer, &outbound, framing, serializer, max_outbound).await }
     });
 
-    let mut decoder = Decoder::new(framing, limits.max_message_size);
+    let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
     let mut chunk = READ_CHUNK_MIN;
     'connection: loop {
         loop {

@@ -21,7 +21,7 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use tracing::{info, warn};
 
-use crate::config::{Config, EndpointKind};
+use crate::config::{Config, EndpointKind, Limits};
 use crate::router::{Registry, ShardRouter};
 
 use self::core::{PeerBatch, ShardCore};
@@ -43,8 +43,8 @@ pub enum StartError {
 
 /// A listener handed to a shard.
 enum ShardListener {
-    Tcp(std::net::TcpListener, EndpointKind),
-    Unix(PathBuf, EndpointKind),
+    Tcp(std::net::TcpListener, EndpointKind, Limits),
+    Unix(PathBuf, EndpointKind, Limits),
 }
 
 /// A running router. Dropping it (or calling [`RouterHandle::stop`]) says GOODBYE to every session and
@@ -55,9 +55,6 @@ pub struct RouterHandle {
     stop: Arc<AtomicBool>,
     shards: Vec<ExecutorJoinHandle<()>>,
 }
-
-/// How long stopping shards wait for their sessions to answer GOODBYE.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl RouterHandle {
     /// Binds every endpoint, starts the shards, and returns once all of them accept connections.
@@ -72,16 +69,17 @@ impl RouterHandle {
         let mut per_shard: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
         let mut endpoints = Vec::new();
         for (index, endpoint) in config.endpoints.iter().enumerate() {
+            let limits = config.limits.for_endpoint(endpoint);
             if let Some(addr) = endpoint.listen {
                 let (listeners, bound) = listener::bind_tcp(addr, shards, config.limits.listen_backlog)
                     .map_err(|source| StartError::Bind { endpoint: addr.to_string(), source })?;
                 for (shard, l) in listeners.into_iter().enumerate() {
-                    per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind));
+                    per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind, limits.clone()));
                 }
                 endpoints.push(BoundAddr::Tcp(bound));
             } else if let Some(path) = &endpoint.unix {
                 // A Unix socket cannot be bound once per shard: one shard (chosen per endpoint) accepts on it.
-                per_shard[index % shards].push(ShardListener::Unix(path.clone(), endpoint.kind));
+                per_shard[index % shards].push(ShardListener::Unix(path.clone(), endpoint.kind, limits));
                 endpoints.push(BoundAddr::Unix(path.clone()));
             }
         }
@@ -136,6 +134,11 @@ impl RouterHandle {
     /// The shard that serves session `session`, if it is live.
     pub fn session_shard(&self, session: crate::wamp::Id) -> Option<usize> {
         self.registry.session(session).map(|s| s.shard)
+    }
+
+    /// The router's counters of tripped limits.
+    pub fn stats(&self) -> &crate::stats::Stats {
+        &self.registry.stats
     }
 
     /// Number of live sessions, router-wide.
@@ -226,7 +229,7 @@ async fn run_shard(context: ShardContext) {
     }
     for listener in listeners {
         match listener {
-            ShardListener::Tcp(l, kind) => {
+            ShardListener::Tcp(l, kind, limits) => {
                 // SAFETY: `into_raw_fd` hands over sole ownership of a bound, listening TCP socket; glommio
                 // takes it over and closes it on drop. glommio offers no safe constructor from a socket
                 // configured elsewhere (backlog, SO_REUSEPORT on every shard's socket before any listens).
@@ -240,14 +243,14 @@ async fn run_shard(context: ShardContext) {
                         let _ = stream.set_nodelay(true);
                         Ok(stream)
                     };
-                    accept_loop(core, kind, accept).await
+                    accept_loop(core, kind, Rc::new(limits), accept).await
                 })
                 .detach();
             }
-            ShardListener::Unix(path, kind) => match listener::bind_unix(&path) {
+            ShardListener::Unix(path, kind, limits) => match listener::bind_unix(&path) {
                 Ok(l) => {
-                    let core = core.clone();
-                    glommio::spawn_local(async move { accept_loop(core, kind, || l.accept()).await })
+                    let (core, limits) = (core.clone(), Rc::new(limits));
+                    glommio::spawn_local(async move { accept_loop(core, kind, limits, || l.accept()).await })
                         .detach();
                 }
                 Err(e) => {
@@ -264,7 +267,7 @@ async fn run_shard(context: ShardContext) {
     }
     core.stopping.set();
     core.with_router(|router, out| router.shutdown(out));
-    let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+    let deadline = std::time::Instant::now() + Duration::from_secs(core.limits.shutdown_grace_secs);
     while core.live_connections() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
@@ -275,7 +278,7 @@ async fn run_shard(context: ShardContext) {
 }
 
 /// Accepts connections until the shard stops, and serves each one on this shard.
-async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, kind: EndpointKind, accept: F)
+async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, kind: EndpointKind, limits: Rc<Limits>, accept: F)
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
     F: Fn() -> Fut,
@@ -290,7 +293,7 @@ where
         match accepted {
             None => break,
             Some(Ok(stream)) => {
-                glommio::spawn_local(connection::serve(core.clone(), stream, kind)).detach();
+                glommio::spawn_local(connection::serve(core.clone(), stream, kind, limits.clone())).detach();
             }
             Some(Err(e)) => {
                 warn!(shard = core.shard, error = %e, "accept failed");
