@@ -15,6 +15,7 @@ mod shard_router;
 pub use effects::{ConnId, Effect, Outbox};
 pub use peer::PeerMessage;
 pub use registry::{RealmId, Registry, SessionInfo};
+pub use session::ConnLimits;
 pub use shard_router::ShardRouter;
 
 #[cfg(test)]

@@ -25,10 +25,26 @@ pub enum Phase {
     Closed,
 }
 
+/// What a connection's transport allows, as the router must respect it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// The largest message the peer accepts (RawSocket announces it; WebSocket has no limit).
+    pub max_outbound: usize,
+    /// The deepest nesting accepted in an inbound message.
+    pub max_nesting_depth: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits { max_outbound: usize::MAX, max_nesting_depth: crate::wamp::codec::MAX_DEPTH }
+    }
+}
+
 /// One connection on this shard.
 #[derive(Debug)]
 pub struct Conn {
     pub serializer: Serializer,
+    pub limits: ConnLimits,
     pub phase: Phase,
     pub session: Option<Session>,
 }

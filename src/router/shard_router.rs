@@ -18,7 +18,7 @@ use super::effects::{ConnId, Outbox};
 use super::features::{router_roles, AGENT};
 use super::peer::PeerMessage;
 use super::registry::{Registry, SessionInfo};
-use super::session::{Conn, Phase, Session};
+use super::session::{Conn, ConnLimits, Phase, Session};
 
 /// A change that other shards must apply before the client is told it is done.
 #[derive(Debug)]
@@ -72,10 +72,10 @@ impl ShardRouter {
     }
 
     /// A transport finished its handshake: a new connection, waiting for HELLO.
-    pub fn open(&mut self, serializer: Serializer) -> ConnId {
+    pub fn open(&mut self, serializer: Serializer, limits: ConnLimits) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(conn, Conn { serializer, phase: Phase::AwaitingHello, session: None });
+        self.conns.insert(conn, Conn { serializer, limits, phase: Phase::AwaitingHello, session: None });
         conn
     }
 

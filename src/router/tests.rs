@@ -51,7 +51,7 @@ impl Mesh {
     }
 
     fn join(&mut self, shard: usize) -> ConnId {
-        let conn = self.shards[shard].open(Serializer::Json);
+        let conn = self.shards[shard].open(Serializer::Json, ConnLimits::default());
         let mut roles = Dict::new();
         roles.insert("subscriber".into(), Value::Dict(Dict::new()));
         let mut details = Dict::new();

@@ -10,6 +10,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::{debug, info};
 
 use crate::config::{EndpointKind, Limits};
+use crate::router::ConnLimits;
 use crate::transport::{self, accept, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
 use super::core::ShardCore;
@@ -48,7 +49,8 @@ where
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
     let outbound = Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer));
-    let conn = core.open(serializer, outbound.clone());
+    let conn_limits = ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth };
+    let conn = core.open(serializer, conn_limits, outbound.clone());
     glommio::spawn_local({
         let core = core.clone();
         async move {

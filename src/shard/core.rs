@@ -9,7 +9,8 @@ use ahash::AHashMap;
 use bytes::Bytes;
 
 use crate::config::Limits;
-use crate::router::{ConnId, Effect, Outbox, PeerMessage, ShardRouter};
+use crate::router::{ConnId, ConnLimits, Effect, Outbox, PeerMessage, ShardRouter};
+use crate::wamp::codec::Serializer;
 
 use super::outbound::{OutFrame, Outbound};
 use super::queue::{Queue, Signal};
@@ -45,8 +46,8 @@ impl ShardCore {
     }
 
     /// Registers a connection's outbound side with the router; returns its id.
-    pub fn open(&self, serializer: crate::wamp::codec::Serializer, outbound: Rc<Outbound>) -> ConnId {
-        let conn = self.router.borrow_mut().open(serializer);
+    pub fn open(&self, serializer: Serializer, limits: ConnLimits, outbound: Rc<Outbound>) -> ConnId {
+        let conn = self.router.borrow_mut().open(serializer, limits);
         self.conns.borrow_mut().insert(conn, outbound);
         self.live_connections.set(self.live_connections.get() + 1);
         conn
