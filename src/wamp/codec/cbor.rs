@@ -62,7 +62,7 @@ fn unsupported(offset: usize, reason: &'static str) -> DecodeError {
 
 /// Decodes one complete value; nothing may follow it.
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut r = Reader { b: bytes, pos: 0 };
+    let mut r = Reader::new(bytes, MAX_DEPTH);
     let value = r.value(0)?;
     if r.pos != bytes.len() {
         return Err(syntax(r.pos, "trailing data after the value"));
@@ -124,9 +124,15 @@ pub(super) fn is_string(item: &[u8]) -> bool {
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    /// How deep containers and tags may nest (at most [`MAX_DEPTH`]).
+    limit: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], limit: usize) -> Reader<'a> {
+        Reader { b, pos: 0, limit: limit.min(MAX_DEPTH) }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -164,9 +170,10 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The depth inside a container (or tag) opened at `depth`, if that is within the limit.
     fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        if depth >= MAX_DEPTH {
-            Err(syntax(self.pos, "nesting too deep"))
+        if depth >= self.limit {
+            Err(DecodeError::TooDeep { limit: self.limit })
         } else {
             Ok(depth + 1)
         }
@@ -368,7 +375,7 @@ impl<'a> Reader<'a> {
                 let Header::Text(key) = self.head()? else {
                     return Err(unsupported(at, "map key is not a text string"));
                 };
-                sink.scalar(Scalar::Text(&self.text(key)?));
+                sink.key(&self.text(key)?);
                 sink.colon();
             }
             self.emit(sink, depth)?;
@@ -450,7 +457,6 @@ impl<'a> Reader<'a> {
                     pos += len;
                 }
                 MAJOR_ARRAY | MAJOR_MAP | MAJOR_TAG => {
-                    self.pos = at;
                     let inner = self.enter(depth)?;
                     self.pos = pos;
                     match major {
@@ -522,7 +528,7 @@ fn negative(at: usize, n: u64) -> Result<i64, DecodeError> {
 
 /// Reads one complete item, feeding it to `sink`; nothing may follow it.
 pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
-    let mut r = Reader { b: bytes, pos: 0 };
+    let mut r = Reader::new(bytes, MAX_DEPTH);
     r.emit(sink, 0)?;
     if r.pos != bytes.len() {
         return Err(syntax(r.pos, "trailing data after the value"));
@@ -589,13 +595,19 @@ pub(super) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    pub(super) fn open(frame: &'a [u8]) -> Result<Walker<'a>, DecodeError> {
-        let mut r = Reader { b: frame, pos: 0 };
+    /// Opens the message list (after any self-describe tags), which counts as the first of the `limit`
+    /// levels containers may nest.
+    pub(super) fn open(frame: &'a [u8], limit: usize) -> Result<Walker<'a>, DecodeError> {
+        let mut r = Reader::new(frame, limit);
         loop {
             match r.head().map_err(|_| DecodeError::NotAList)? {
                 Header::Tag(SELF_DESCRIBE) => continue,
-                Header::Array(None) => return Ok(Walker { r, left: None }),
+                Header::Array(None) => {
+                    r.enter(0)?;
+                    return Ok(Walker { r, left: None });
+                }
                 Header::Array(Some(n)) => {
+                    r.enter(0)?;
                     let left = r.plausible(n, 1)?;
                     return Ok(Walker { r, left: Some(left) });
                 }

@@ -1,14 +1,20 @@
 //! JSON (RFC 8259) for WAMP, on simd-json, with binary data as `"\u0000" + base64` strings (section 15.4).
 //!
 //! simd-json does the parsing: it validates a whole frame (UTF-8, the full grammar, escapes and surrogate
-//! pairs, numbers, nesting up to [`MAX_DEPTH`]) into a tape of nodes with unescaped strings, from which
-//! header elements become [`Value`]s, [`decode_value`] builds values and [`emit`] streams into another
-//! format's [`Sink`] (with container lengths known up front, from the tape). simd-json parses in place, so
-//! the input is copied into a per-thread scratch buffer that is reused from frame to frame. The tape does
-//! not say where an element lies in the frame, so a payload element's span is found from simd-json's
-//! structural indexes (the offsets of the brackets, commas and value starts of its stage 1): the span runs
-//! from the element's first structural to the comma or bracket closing it. Beyond simd-json's checks, the
-//! base64 of binary strings in payloads is checked, so that everything `decode` accepts can be transcoded.
+//! pairs, numbers, nesting up to the depth limit, at most [`MAX_DEPTH`]) into a tape of nodes with
+//! unescaped strings, from which header elements become [`Value`]s, [`decode_value`] builds values and
+//! [`emit`] streams into another format's [`Sink`] (with container lengths known up front, from the tape).
+//! simd-json parses in place, so the input is copied into a per-thread scratch buffer that is reused from
+//! frame to frame, as are simd-json's buffers (which fix their depth limit when made: a thread keeps a set
+//! for each of the few limits in use). The tape does not say where an element lies in the frame, so a
+//! payload element's span is found from simd-json's structural indexes (the offsets of the brackets,
+//! commas and value starts of its stage 1): the span runs from the element's first structural to the comma
+//! or bracket closing it. Beyond simd-json's checks, the base64 of binary strings in payloads is checked,
+//! so that everything `decode` accepts can be transcoded.
+//!
+//! A string value that starts with U+0000 (which MessagePack and CBOR can carry) cannot be a JSON string,
+//! since that marks binary data: it is written as the binary value of its UTF-8 bytes (see
+//! [`write_text`]). Dict keys are strings whatever they start with.
 //!
 //! Output goes through simd-json's generator (`value_trait::generator`, re-exported as
 //! `simd_json::value::generator`): SIMD string escaping, `itoa` integers and `ryu` floats (non-finite
@@ -55,6 +61,9 @@ const TRAILING_VALUE: &str = "trailing data after the value";
 /// Scratch buffers larger than this (after an unusually large frame) are given back rather than kept.
 const SCRATCH_KEEP: usize = 1 << 20;
 
+/// How many sets of simd-json buffers (one per depth limit) a thread keeps.
+const LIMITS_KEPT: usize = 4;
+
 fn syntax(offset: usize, reason: &'static str) -> DecodeError {
     DecodeError::Syntax { format: Serializer::Json, offset, reason }
 }
@@ -67,9 +76,10 @@ fn parse_error(
     input: &[u8],
     structurals: &[u32],
     trailing: &'static str,
+    limit: usize,
 ) -> DecodeError {
     let reason = match e.error() {
-        ErrorType::DepthLimitExceeded => "nesting too deep",
+        ErrorType::DepthLimitExceeded => return DecodeError::TooDeep { limit },
         ErrorType::InvalidUtf8 => {
             let offset = std::str::from_utf8(input).err().map_or(e.index(), |u| u.valid_up_to());
             return syntax(offset, "invalid UTF-8");
@@ -112,34 +122,48 @@ fn parse_error(
 
 /// simd-json's per-thread state: the mutable copy of the input it parses in place, its buffers (structural
 /// indexes, stack) and the tape's allocation.
+#[derive(Default)]
 struct Scratch {
     input: Vec<u8>,
-    buffers: Buffers,
+    /// simd-json's buffers for each depth limit in use (a `Buffers` fixes its limit when made), the most
+    /// recently used first; at most [`LIMITS_KEPT`].
+    buffers: Vec<(usize, Buffers)>,
     tape: Option<Tape<'static>>,
 }
 
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch { input: Vec::new(), buffers: Buffers::with_max_depth(0, MAX_DEPTH), tape: None }
-    }
-}
-
 impl Scratch {
-    /// Parses `bytes` and calls `f` with the tape and the structural indexes.
+    /// The buffers for `limit`, made if needed, moved to the front.
+    fn buffers(&mut self, limit: usize) -> &mut Buffers {
+        match self.buffers.iter().position(|(l, _)| *l == limit) {
+            Some(i) => self.buffers[..=i].rotate_right(1),
+            None => {
+                self.buffers.truncate(LIMITS_KEPT - 1);
+                self.buffers.insert(0, (limit, Buffers::with_max_depth(0, limit)));
+            }
+        }
+        &mut self.buffers[0].1
+    }
+
+    /// Parses `bytes`, nested at most `limit` levels deep, and calls `f` with the tape and the structural
+    /// indexes.
     fn parse<T>(
         &mut self,
         bytes: &[u8],
+        limit: usize,
         trailing: &'static str,
         f: impl FnOnce(&[Node<'_>], &[u32]) -> Result<T, DecodeError>,
     ) -> Result<T, DecodeError> {
-        self.input.clear();
-        self.input.extend_from_slice(bytes);
+        let mut input = std::mem::take(&mut self.input);
+        input.clear();
+        input.extend_from_slice(bytes);
         let mut tape = self.tape.take().unwrap_or_else(Tape::null).reset();
-        let result = match simd_json::fill_tape(&mut self.input, &mut self.buffers, &mut tape) {
-            Ok(()) => f(&tape.0, self.buffers.structural_indexes()),
-            Err(e) => Err(parse_error(&e, bytes, self.buffers.structural_indexes(), trailing)),
+        let buffers = self.buffers(limit);
+        let result = match simd_json::fill_tape(&mut input, buffers, &mut tape) {
+            Ok(()) => f(&tape.0, buffers.structural_indexes()),
+            Err(e) => Err(parse_error(&e, bytes, buffers.structural_indexes(), trailing, limit)),
         };
         self.tape = Some(tape.reset());
+        self.input = input;
         if self.input.capacity() > SCRATCH_KEEP {
             *self = Scratch::default();
         }
@@ -151,27 +175,31 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Parses `bytes` with simd-json (in this thread's scratch buffers) and calls `f` with the tape and the
-/// structural indexes. `trailing` is the error reason for data after the document.
+/// Parses `bytes` with simd-json (in this thread's scratch buffers), nested at most `limit` levels deep,
+/// and calls `f` with the tape and the structural indexes. `trailing` is the error reason for data after
+/// the document.
 fn with_tape<T>(
     bytes: &[u8],
+    limit: usize,
     trailing: &'static str,
     f: impl FnOnce(&[Node<'_>], &[u32]) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
+    let limit = limit.min(MAX_DEPTH);
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => scratch.parse(bytes, trailing, f),
+        Ok(mut scratch) => scratch.parse(bytes, limit, trailing, f),
         // Only if a parse were ever nested in another: it gets buffers of its own.
-        Err(_) => Scratch::default().parse(bytes, trailing, f),
+        Err(_) => Scratch::default().parse(bytes, limit, trailing, f),
     })
 }
 
-/// Decodes one whole message: header elements from the tape, payload elements as spans of `frame`.
-pub(super) fn decode(frame: &Bytes) -> Result<Message, DecodeError> {
+/// Decodes one whole message, nested at most `limit` levels deep (the message list is the first): header
+/// elements from the tape, payload elements as spans of `frame`.
+pub(super) fn decode(frame: &Bytes, limit: usize) -> Result<Message, DecodeError> {
     let first = frame.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     if first.and_then(|i| frame.get(i)) != Some(&b'[') {
         return Err(DecodeError::NotAList);
     }
-    with_tape(frame, "trailing data after the message", |nodes, structurals| {
+    with_tape(frame, limit, "trailing data after the message", |nodes, structurals| {
         let mut walker = Walker::open(frame, nodes, structurals)?;
         schema::decode_message(&mut walker, frame, Serializer::Json)
     })
@@ -179,12 +207,12 @@ pub(super) fn decode(frame: &Bytes) -> Result<Message, DecodeError> {
 
 /// Decodes one complete value, allowing whitespace around it.
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    with_tape(bytes, TRAILING_VALUE, |nodes, _| value(nodes, &mut 0))
+    with_tape(bytes, MAX_DEPTH, TRAILING_VALUE, |nodes, _| value(nodes, &mut 0))
 }
 
 /// Reads one complete value (whitespace around it allowed), feeding it to `sink`.
 pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
-    with_tape(bytes, TRAILING_VALUE, |nodes, _| emit_node(nodes, &mut 0, sink))
+    with_tape(bytes, MAX_DEPTH, TRAILING_VALUE, |nodes, _| emit_node(nodes, &mut 0, sink))
 }
 
 /// The index of the node after the one (with everything it contains) at `i`.
@@ -277,7 +305,7 @@ fn emit_node<S: Sink>(nodes: &[Node<'_>], i: &mut usize, sink: &mut S) -> Result
                         return Err(syntax(0, "expected a string key"));
                     };
                     *i += 1;
-                    sink.scalar(Scalar::Text(key));
+                    sink.key(key);
                     sink.colon();
                 }
                 emit_node(nodes, i, sink)?;
@@ -301,9 +329,13 @@ impl Sink for Writer<'_> {
             Scalar::Int(i) => generate(out, |g| g.write_int(i)),
             Scalar::UInt(u) => generate(out, |g| g.write_int(u)),
             Scalar::Float(f) => generate(out, |g| g.write_float(f)),
-            Scalar::Text(s) => write_str(out, s),
+            Scalar::Text(s) => write_text(out, s),
             Scalar::Bytes(b) => write_bytes(out, b),
         }
+    }
+
+    fn key(&mut self, key: &str) {
+        write_str(self.0, key);
     }
 
     fn open(&mut self, map: bool, _len: Option<usize>) -> usize {
@@ -386,14 +418,28 @@ impl<'t, 'de> Walker<'t, 'de> {
     fn payload(&mut self) -> Result<Range<usize>, DecodeError> {
         let nodes = self.nodes.get(self.node..after(self.nodes, self.node)).unwrap_or_default();
         let span = self.consume()?;
-        for node in nodes {
-            if let Node::String(s) = node {
-                if let Some(b64) = s.strip_prefix('\0') {
-                    binary(b64).map_err(|_| syntax(span.start, "invalid base64 in binary string"))?;
-                }
-            }
+        // Usually no string starts with U+0000: one quick pass. Otherwise the binary ones (not dict keys,
+        // which are strings whatever they start with) must be valid base64.
+        let marked = |node: &Node<'_>| matches!(node, Node::String(s) if s.starts_with('\0'));
+        if nodes.iter().any(marked) && !binaries_valid(nodes, &mut 0) {
+            return Err(syntax(span.start, "invalid base64 in binary string"));
         }
         Ok(span)
+    }
+}
+
+/// Whether the binary strings in the value at `nodes[*i]` are valid base64, moving `*i` past it.
+fn binaries_valid(nodes: &[Node<'_>], i: &mut usize) -> bool {
+    let Some(node) = nodes.get(*i) else { return false };
+    *i += 1;
+    match node {
+        Node::String(s) => s.strip_prefix('\0').is_none_or(|b64| binary(b64).is_ok()),
+        Node::Array { len, .. } => (0..*len).all(|_| binaries_valid(nodes, i)),
+        Node::Object { len, .. } => (0..*len).all(|_| {
+            *i += 1; // the key
+            binaries_valid(nodes, i)
+        }),
+        Node::Static(_) => true,
     }
 }
 
@@ -473,7 +519,21 @@ fn generate<T, E>(out: &mut BytesMut, write: impl FnOnce(&mut WriterGenerator<'_
     let _ = write(&mut WriterGenerator::new(&mut Out(out)));
 }
 
-/// Writes a string with the escapes JSON requires.
+/// Writes a string value. One that starts with U+0000 has no JSON form: a JSON string starting with
+/// U+0000 is binary data (section 15.4), so such a string (which MessagePack and CBOR peers can send) is
+/// written as the binary value of its UTF-8 bytes, which every JSON peer decodes (as binary). Written as a
+/// string, it would be read as binary with invalid base64 (failing the whole message) or, worse, as
+/// other bytes.
+fn write_text(out: &mut BytesMut, s: &str) {
+    if s.starts_with('\0') {
+        write_bytes(out, s.as_bytes());
+    } else {
+        write_str(out, s);
+    }
+}
+
+/// Writes a string with the escapes JSON requires (a dict key, a header string, or a value through
+/// [`write_text`]).
 fn write_str(out: &mut BytesMut, s: &str) {
     out.reserve(s.len() + 2);
     generate(out, |g| g.write_string(s));
@@ -524,7 +584,7 @@ pub(super) fn write_value(out: &mut BytesMut, value: &Value) {
         Value::Int(i) => generate(out, |g| g.write_int(*i)),
         Value::UInt(u) => generate(out, |g| g.write_int(*u)),
         Value::Float(f) => generate(out, |g| g.write_float(*f)),
-        Value::Str(s) => write_str(out, s),
+        Value::Str(s) => write_text(out, s),
         Value::Bytes(b) => write_bytes(out, b),
         Value::List(list) => write_list(out, list),
         Value::Dict(dict) => write_dict(out, dict),
@@ -613,7 +673,7 @@ mod tests {
             if !bad.is_empty() {
                 let frame = [&b"[16,1,{},\"t\",["[..], bad, b"]]"].concat();
                 assert!(
-                    decode(&Bytes::from(frame)).is_err(),
+                    decode(&Bytes::from(frame), MAX_DEPTH).is_err(),
                     "span accepted {:?}",
                     String::from_utf8_lossy(bad)
                 );
@@ -666,7 +726,9 @@ mod tests {
         let frame = Bytes::from_static(
             b" [36 , 1 , 2 , {\"x\":[]} , [ \"a,]\" , {\"b\":[1,{}]} ]\n, {\"k\" : \"v]\\\"\"} ] ",
         );
-        let Message::Event { payload, details, .. } = decode(&frame).unwrap() else { panic!("not an event") };
+        let Message::Event { payload, details, .. } = decode(&frame, MAX_DEPTH).unwrap() else {
+            panic!("not an event")
+        };
         assert_eq!(details, dict! { "x" => Value::List(vec![]) });
         assert_eq!(payload.args.as_deref(), Some(&br#"[ "a,]" , {"b":[1,{}]} ]"#[..]));
         assert_eq!(payload.kwargs.as_deref(), Some(&br#"{"k" : "v]\""}"#[..]));

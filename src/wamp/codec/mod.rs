@@ -31,8 +31,15 @@ use bytes::{Bytes, BytesMut};
 use super::message::{Message, Payload};
 use super::value::{Dict, Value};
 
-/// How deep lists and dicts may nest (the message's own list counts as one level). Deeper input is rejected,
-/// so the recursive parsers cannot exhaust the stack.
+/// How deep lists and dicts may nest at most, whatever limit [`decode_with_depth`] is given: the ceiling that
+/// keeps the recursive parsers from exhausting the stack. Deeper input is rejected with
+/// [`DecodeError::TooDeep`].
+///
+/// Depth counts containers from the outside of the whole frame: the message's own list is level 1, a
+/// dict or the `Arguments|list` in it level 2, a list inside that level 3, and so on (a scalar adds
+/// nothing). In CBOR a tag counts as a level too (it wraps the item after it), except the self-describe
+/// tags that may precede the message list. [`decode_value`] and transcoding count from the value itself:
+/// a bare list is level 1.
 pub const MAX_DEPTH: usize = 128;
 
 /// A WAMP serializer (section 2.2).
@@ -110,9 +117,13 @@ impl Serializer {
 /// Why bytes could not be decoded into a message or value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The bytes are not well-formed in the serializer's format (or nest deeper than [`MAX_DEPTH`]).
+    /// The bytes are not well-formed in the serializer's format.
     #[error("invalid {} at byte {offset}: {reason}", .format.label())]
     Syntax { format: Serializer, offset: usize, reason: &'static str },
+    /// Lists and dicts nest deeper than `limit` levels (see [`MAX_DEPTH`] for how levels are counted):
+    /// the limit given to [`decode_with_depth`], or [`MAX_DEPTH`].
+    #[error("nests deeper than {limit} levels")]
+    TooDeep { limit: usize },
     /// Well-formed, but the value has no [`Value`] equivalent (e.g. a MessagePack extension type).
     #[error("unsupported {} value at byte {offset}: {reason}", .format.label())]
     Unsupported { format: Serializer, offset: usize, reason: &'static str },
@@ -136,20 +147,30 @@ pub enum DecodeError {
     TransparentPayload,
 }
 
-/// Decodes one whole WAMP message (one transport frame).
+/// Decodes one whole WAMP message (one transport frame), nested at most [`MAX_DEPTH`] levels deep.
 ///
 /// Header elements are parsed; `Arguments|list` and `ArgumentsKw|dict` become zero-copy slices of `frame`
 /// in the returned message's [`Payload`], after a validating skip. Trailing bytes after the message's list
 /// are an error.
 pub fn decode(format: Serializer, frame: Bytes) -> Result<Message, DecodeError> {
+    decode_with_depth(format, frame, MAX_DEPTH)
+}
+
+/// [`decode`] with a nesting limit of `max_depth` levels (clamped to [`MAX_DEPTH`]), counted over the
+/// whole frame with the message's own list as level 1 (see [`MAX_DEPTH`]); so the payload's contents
+/// may nest `max_depth - 2` levels deep, and a limit of 0 rejects every message. Deeper input fails
+/// with [`DecodeError::TooDeep`]. The limit is checked by the parsers as they descend, at no extra
+/// cost.
+pub fn decode_with_depth(format: Serializer, frame: Bytes, max_depth: usize) -> Result<Message, DecodeError> {
+    let limit = max_depth.min(MAX_DEPTH);
     match format {
-        Serializer::Json => json::decode(&frame),
+        Serializer::Json => json::decode(&frame, limit),
         Serializer::MsgPack => {
-            let mut walker = msgpack::Walker::open(&frame)?;
+            let mut walker = msgpack::Walker::open(&frame, limit)?;
             schema::decode_message(&mut walker, &frame, format)
         }
         Serializer::Cbor => {
-            let mut walker = cbor::Walker::open(&frame)?;
+            let mut walker = cbor::Walker::open(&frame, limit)?;
             schema::decode_message(&mut walker, &frame, format)
         }
     }
@@ -191,7 +212,8 @@ pub fn decode_value(format: Serializer, bytes: &[u8]) -> Result<Value, DecodeErr
 }
 
 /// Encodes one value, appending it to `out`. Binary becomes `"\u0000" + base64` in JSON (section 15.4);
-/// non-finite floats, which JSON cannot express, become `null` there.
+/// what JSON cannot express becomes the nearest thing it can: non-finite floats `null`, and a string that
+/// starts with U+0000 (in JSON the mark of binary data) the binary value of its UTF-8 bytes.
 pub fn encode_value(format: Serializer, value: &Value, out: &mut BytesMut) {
     match format {
         Serializer::Json => json::write_value(out, value),

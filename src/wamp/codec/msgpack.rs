@@ -97,7 +97,7 @@ fn len_at<'a, E>(
 
 /// Decodes one complete value; nothing may follow it.
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut r = Reader { b: bytes, pos: 0 };
+    let mut r = Reader::new(bytes, MAX_DEPTH);
     let value = r.value(0)?;
     if r.pos != bytes.len() {
         return Err(syntax(r.pos, "trailing data after the value"));
@@ -125,9 +125,15 @@ enum Item {
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    /// How deep containers may nest (at most [`MAX_DEPTH`]).
+    limit: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], limit: usize) -> Reader<'a> {
+        Reader { b, pos: 0, limit: limit.min(MAX_DEPTH) }
+    }
+
     fn remaining(&self) -> usize {
         self.b.len().saturating_sub(self.pos)
     }
@@ -224,9 +230,10 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The depth inside a container opened at `depth`, if that is within the limit.
     fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        if depth >= MAX_DEPTH {
-            Err(syntax(self.pos, "nesting too deep"))
+        if depth >= self.limit {
+            Err(DecodeError::TooDeep { limit: self.limit })
         } else {
             Ok(depth + 1)
         }
@@ -311,7 +318,7 @@ impl<'a> Reader<'a> {
             if map {
                 let at = self.pos;
                 match self.item()? {
-                    Item::Str(n) => sink.scalar(Scalar::Text(self.str(n)?)),
+                    Item::Str(n) => sink.key(self.str(n)?),
                     _ => return Err(unsupported(at, "map key is not a string")),
                 }
                 sink.colon();
@@ -395,7 +402,6 @@ impl<'a> Reader<'a> {
             }
             pos = header_end + skip;
             if let Some(items) = items {
-                self.pos = at;
                 let inner = self.enter(depth)?;
                 self.pos = pos;
                 self.plausible(items, 1)?;
@@ -420,7 +426,7 @@ impl<'a> Reader<'a> {
 
 /// Reads one complete value, feeding it to `sink`; nothing may follow it.
 pub(super) fn emit<S: Sink>(bytes: &[u8], sink: &mut S) -> Result<(), DecodeError> {
-    let mut r = Reader { b: bytes, pos: 0 };
+    let mut r = Reader::new(bytes, MAX_DEPTH);
     r.emit(sink, 0)?;
     if r.pos != bytes.len() {
         return Err(syntax(r.pos, "trailing data after the value"));
@@ -481,11 +487,15 @@ pub(super) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    pub(super) fn open(frame: &'a [u8]) -> Result<Walker<'a>, DecodeError> {
-        let mut r = Reader { b: frame, pos: 0 };
+    /// Opens the message list, which counts as the first of the `limit` levels containers may nest.
+    pub(super) fn open(frame: &'a [u8], limit: usize) -> Result<Walker<'a>, DecodeError> {
+        let mut r = Reader::new(frame, limit);
         match r.peek() {
             Some(marker) if is_array(marker) => match r.item()? {
-                Item::Array(left) => Ok(Walker { r, left }),
+                Item::Array(left) => {
+                    r.enter(0)?;
+                    Ok(Walker { r, left })
+                }
                 _ => Err(DecodeError::NotAList),
             },
             _ => Err(DecodeError::NotAList),
@@ -737,7 +747,7 @@ mod tests {
         }
         // Ext is skippable (legal payload) but not a Value.
         let ext = hex::decode("d60100000000").unwrap();
-        let mut r = Reader { b: &ext, pos: 0 };
+        let mut r = Reader::new(&ext, MAX_DEPTH);
         assert!(r.skip(0).is_ok() && r.pos == ext.len());
         assert!(matches!(decode_value(&ext), Err(DecodeError::Unsupported { .. })));
         let deep = [vec![0x91; MAX_DEPTH + 1], vec![0x90]].concat();

@@ -698,3 +698,391 @@ fn streaming_transcoding_patches_unknown_lengths() {
     assert_eq!(hex::encode(&msgpack), "83a17a01a161c403000102a16d93c3c0cbbff8000000000000");
     assert_eq!(transcode_streaming(Serializer::MsgPack, &msgpack, Serializer::Json).unwrap(), json);
 }
+
+/// `levels` lists nested in each other (`levels` >= 1): `[[...[]...]]`.
+fn nested_lists(levels: usize) -> Value {
+    let mut value = Value::List(vec![]);
+    for _ in 1..levels {
+        value = Value::List(vec![value]);
+    }
+    value
+}
+
+/// `levels` dicts nested in each other (`levels` >= 1): `{"k":{"k":...{}...}}`.
+fn nested_dicts(levels: usize) -> Dict {
+    let mut dict = Dict::new();
+    for _ in 1..levels {
+        dict = dict! { "k" => dict };
+    }
+    dict
+}
+
+/// The ways a frame can reach a nesting depth of `depth` (>= 2) levels, the message list counting as the
+/// first: through the arguments (skipped), the keyword arguments (skipped, string keys checked), a
+/// header dict (parsed into values), and in CBOR through tags (which count as levels).
+fn frames_of_depth(format: Serializer, depth: usize) -> Vec<(&'static str, Bytes)> {
+    let empty = Dict::new();
+    let raw = |value: &Value| {
+        let mut out = BytesMut::new();
+        encode_value(format, value, &mut out);
+        out
+    };
+    // The list of arguments is level 2: it holds `depth - 2` more levels.
+    let args = raw(&nested_lists(depth - 1));
+    let kwargs = raw(&Value::Dict(nested_dicts(depth - 1)));
+    let details = nested_dicts(depth - 1);
+    let event = |details: &Dict, args: &[u8], kwargs: Option<&[u8]>| {
+        let mut elems = vec![
+            schema::Elem::UInt(code::EVENT),
+            schema::Elem::UInt(1),
+            schema::Elem::UInt(2),
+            schema::Elem::Dict(details),
+            schema::Elem::Raw(args),
+        ];
+        elems.extend(kwargs.map(schema::Elem::Raw));
+        frame_of(format, &elems)
+    };
+    let mut frames = vec![
+        ("args", event(&empty, &args, None)),
+        ("kwargs", event(&empty, &raw(&Value::List(vec![])), Some(&kwargs))),
+        ("details", event(&details, &raw(&Value::List(vec![])), None)),
+    ];
+    if format == Serializer::Cbor && depth >= 4 {
+        // A tag (0xc1, tag 1) around the innermost list is a level of its own.
+        let inner = raw(&nested_lists(depth - 2));
+        let tagged = [&inner[..inner.len() - 1], &[0xc1, 0x80][..]].concat();
+        frames.push(("tag", event(&empty, &tagged, None)));
+    }
+    frames
+}
+
+#[test]
+fn depth_limit_is_exact_for_every_serializer() {
+    for format in Serializer::ALL {
+        for limit in [2, 3, 4, 7, 16, 64, MAX_DEPTH - 1, MAX_DEPTH] {
+            for (path, frame) in frames_of_depth(format, limit) {
+                decode_with_depth(format, frame, limit)
+                    .unwrap_or_else(|e| panic!("{format:?} {path}: depth {limit} within {limit}: {e}"));
+            }
+            for (path, frame) in frames_of_depth(format, limit + 1) {
+                assert_eq!(
+                    decode_with_depth(format, frame, limit),
+                    Err(DecodeError::TooDeep { limit }),
+                    "{format:?} {path}: depth {} over {limit}",
+                    limit + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn depth_limit_is_clamped_and_counts_the_message_list() {
+    for format in Serializer::ALL {
+        // Above MAX_DEPTH the limit is MAX_DEPTH.
+        for (path, frame) in frames_of_depth(format, MAX_DEPTH + 1) {
+            for limit in [MAX_DEPTH + 1, 1000, usize::MAX] {
+                assert_eq!(
+                    decode_with_depth(format, frame.clone(), limit),
+                    Err(DecodeError::TooDeep { limit: MAX_DEPTH }),
+                    "{format:?} {path} {limit}"
+                );
+            }
+            assert_eq!(decode(format, frame), Err(DecodeError::TooDeep { limit: MAX_DEPTH }));
+        }
+        for (path, frame) in frames_of_depth(format, MAX_DEPTH) {
+            let result = decode_with_depth(format, frame.clone(), usize::MAX);
+            assert!(result.is_ok(), "{format:?} {path}: {result:?}");
+            assert!(decode(format, frame).is_ok());
+        }
+        // A message without containers but its own list is one level deep.
+        let published = encode_to_bytes(&Message::Published { request: 1, publication: 2 }, format);
+        assert!(decode_with_depth(format, published.clone(), 1).is_ok());
+        assert_eq!(decode_with_depth(format, published, 0), Err(DecodeError::TooDeep { limit: 0 }));
+        let (_, event) = frames_of_depth(format, 2).swap_remove(0);
+        assert_eq!(decode_with_depth(format, event, 1), Err(DecodeError::TooDeep { limit: 1 }));
+    }
+    assert_eq!(DecodeError::TooDeep { limit: 64 }.to_string(), "nests deeper than 64 levels");
+}
+
+#[test]
+fn depth_limits_can_alternate() {
+    // JSON keeps simd-json buffers per limit: alternating limits (more of them than are kept) must each
+    // be enforced.
+    let deep = frames_of_depth(Serializer::Json, 10).swap_remove(0).1;
+    for round in 0..3 {
+        for limit in [9, 10, 11, 12, 13, 9, 64] {
+            let result = decode_with_depth(Serializer::Json, deep.clone(), limit);
+            if limit >= 10 {
+                assert!(result.is_ok(), "round {round} limit {limit}");
+            } else {
+                assert_eq!(result, Err(DecodeError::TooDeep { limit }), "round {round}");
+            }
+        }
+    }
+}
+
+#[test]
+fn values_and_transcoding_are_bounded_by_max_depth() {
+    for format in Serializer::ALL {
+        let mut ok = BytesMut::new();
+        encode_value(format, &nested_lists(MAX_DEPTH), &mut ok);
+        assert!(decode_value(format, &ok).is_ok());
+        let mut deep = BytesMut::new();
+        encode_value(format, &nested_lists(MAX_DEPTH + 1), &mut deep);
+        assert_eq!(decode_value(format, &deep), Err(DecodeError::TooDeep { limit: MAX_DEPTH }));
+        for to in Serializer::ALL {
+            let mut out = BytesMut::new();
+            assert!(transcode::transcode(format, &ok, to, &mut out).is_ok());
+            assert_eq!(
+                transcode::transcode(format, &deep, to, &mut out),
+                Err(DecodeError::TooDeep { limit: MAX_DEPTH })
+            );
+        }
+    }
+}
+
+mod properties {
+    //! Property tests over arbitrary value trees: every serializer round-trips them, transcoding keeps
+    //! them, and the depth limit holds exactly.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A value that every serializer represents exactly: finite floats (JSON has no others), no string
+    /// starting with U+0000 (in JSON that marks a binary string, section 15.4), unsigned integers only
+    /// above `i64::MAX` (below, every decoder gives `Int`).
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            ((i64::MAX as u64 + 1)..=u64::MAX).prop_map(Value::UInt),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::Float),
+            prop_oneof![Just(0.0f64), Just(-0.0), Just(1.5), Just(f64::MAX), Just(f64::MIN_POSITIVE)]
+                .prop_map(Value::Float),
+            any::<String>().prop_filter("not binary in JSON", |s| !s.starts_with('\0')).prop_map(Value::Str),
+            "[a-z\"\\\\/\n\t\u{1}\u{7f}é\u{1F600}]{0,12}".prop_map(Value::Str),
+            prop::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        tree(scalar())
+    }
+
+    fn tree(leaf: impl Strategy<Value = Value> + 'static) -> impl Strategy<Value = Value> {
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+                prop::collection::btree_map(any::<String>(), inner, 0..6).prop_map(Value::Dict),
+            ]
+        })
+    }
+
+    /// Any value MessagePack and CBOR hold, JSON's exceptions included: strings starting with U+0000,
+    /// non-finite floats.
+    fn any_value() -> impl Strategy<Value = Value> {
+        let non_finite = prop::sample::select(vec![f64::INFINITY, f64::NEG_INFINITY, f64::NAN]);
+        let leaf = prop_oneof![
+            4 => scalar(),
+            1 => any::<String>().prop_map(|s| Value::Str(format!("\0{s}"))),
+            1 => non_finite.prop_map(Value::Float),
+        ];
+        tree(leaf)
+    }
+
+    /// A value as a JSON peer receives it: strings starting with U+0000 become binary, non-finite floats
+    /// null.
+    fn through_json(value: &Value) -> Value {
+        match value {
+            Value::Str(s) if s.starts_with('\0') => Value::Bytes(s.as_bytes().to_vec()),
+            Value::Float(f) if !f.is_finite() => Value::Null,
+            Value::List(list) => Value::List(list.iter().map(through_json).collect()),
+            Value::Dict(dict) => {
+                Value::Dict(dict.iter().map(|(k, v)| (k.clone(), through_json(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Equality with NaN equal to itself (through `Debug`, which tells every float apart).
+    fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    /// How many levels of lists and dicts a value has (a scalar none).
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::List(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
+            Value::Dict(dict) => 1 + dict.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn encoded(format: Serializer, value: &Value) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_value(format, value, &mut out);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn values_round_trip_in_every_serializer(value in value()) {
+            for format in Serializer::ALL {
+                let bytes = encoded(format, &value);
+                prop_assert_eq!(decode_value(format, &bytes), Ok(value.clone()), "{:?}", format);
+                // Encoding is deterministic: the decoded value encodes to the same bytes.
+                prop_assert_eq!(encoded(format, &value), bytes);
+            }
+        }
+
+        #[test]
+        fn non_finite_floats_round_trip_in_binary_serializers(
+            f in prop_oneof![Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(f64::NAN)],
+        ) {
+            for format in [Serializer::MsgPack, Serializer::Cbor] {
+                match decode_value(format, &encoded(format, &Value::Float(f))) {
+                    Ok(Value::Float(g)) => prop_assert!(g == f || (f.is_nan() && g.is_nan())),
+                    other => prop_assert!(false, "{:?}: {:?}", format, other),
+                }
+            }
+            // JSON cannot express them: null.
+            let json = encoded(Serializer::Json, &Value::Float(f));
+            prop_assert_eq!(decode_value(Serializer::Json, &json), Ok(Value::Null));
+        }
+
+        #[test]
+        fn payloads_transcode_json_msgpack_cbor_json(
+            args in prop::option::of(prop::collection::vec(value(), 0..5)),
+            kwargs in prop::option::of(prop::collection::btree_map(any::<String>(), value(), 0..5)),
+        ) {
+            let json = Payload::from_values(Serializer::Json, args.as_deref(), kwargs.as_ref());
+            let msgpack = json.transcode(Serializer::MsgPack).unwrap();
+            let cbor = msgpack.transcode(Serializer::Cbor).unwrap();
+            let back = cbor.transcode(Serializer::Json).unwrap();
+            for payload in [&json, &msgpack, &cbor, &back] {
+                let values = payload.to_values().unwrap();
+                prop_assert_eq!(values, (args.clone(), kwargs.clone()), "{:?}", payload.format);
+            }
+            // Binary values went to native byte strings and back to the same base64 strings.
+            prop_assert_eq!(back, json);
+        }
+
+        #[test]
+        fn transcoded_messages_decode_to_the_same_values(
+            value in value(),
+            from in 0..3usize,
+            to in 0..3usize,
+        ) {
+            let (from, to) = (Serializer::ALL[from], Serializer::ALL[to]);
+            let kwargs = dict! { "v" => value.clone() };
+            let payload = Payload::from_values(from, Some(std::slice::from_ref(&value)), Some(&kwargs));
+            let details = kwargs.clone();
+            let message = Message::Event { subscription: 1, publication: 2, details, payload };
+            let mut out = BytesMut::new();
+            try_encode(&message, to, &mut out).unwrap();
+            let Ok(Message::Event { payload, details, .. }) = decode(to, out.freeze()) else {
+                return Err(TestCaseError::fail("the transcoded EVENT does not decode"));
+            };
+            prop_assert_eq!(details, kwargs.clone());
+            prop_assert_eq!(payload.to_values().unwrap(), (Some(vec![value]), Some(kwargs)));
+        }
+
+        #[test]
+        fn what_json_cannot_hold_still_decodes_there(value in any_value(), from in 1..3usize) {
+            // Strings starting with U+0000 and non-finite floats, from MessagePack or CBOR: the JSON that
+            // comes out decodes, to binary and null.
+            let from = Serializer::ALL[from];
+            let kwargs = dict! { "\0v" => value.clone() };
+            let payload = Payload::from_values(from, Some(std::slice::from_ref(&value)), Some(&kwargs));
+            let message = Message::Event { subscription: 1, publication: 2, details: kwargs, payload };
+            let frame = encode_to_bytes(&message, Serializer::Json);
+            let Ok(Message::Event { payload, details, .. }) = decode(Serializer::Json, frame) else {
+                return Err(TestCaseError::fail("the EVENT does not decode in JSON"));
+            };
+            let expected = through_json(&value);
+            prop_assert!(same(&details, &dict! { "\0v" => expected.clone() }), "details {:?}", details);
+            let values = payload.to_values().unwrap();
+            let want = (Some(vec![expected.clone()]), Some(dict! { "\0v" => expected }));
+            prop_assert!(same(&values, &want), "payload {:?}", values);
+        }
+
+        #[test]
+        fn depth_limit_holds_for_arbitrary_values(value in value(), limit in 0..10usize) {
+            // In an EVENT the value sits in the arguments list (level 2), so the frame is 2 + its depth deep.
+            let frame_depth = 2 + depth(&value);
+            for format in Serializer::ALL {
+                let args = encoded(format, &Value::List(vec![value.clone()]));
+                let empty = Dict::new();
+                let frame = frame_of(format, &[
+                    schema::Elem::UInt(code::EVENT),
+                    schema::Elem::UInt(1),
+                    schema::Elem::UInt(2),
+                    schema::Elem::Dict(&empty),
+                    schema::Elem::Raw(&args),
+                ]);
+                let result = decode_with_depth(format, frame, limit);
+                if frame_depth <= limit {
+                    prop_assert!(result.is_ok(), "{:?}: {:?}", format, result);
+                } else {
+                    prop_assert_eq!(result, Err(DecodeError::TooDeep { limit }), "{:?}", format);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            limit in 0..200usize,
+        ) {
+            for format in Serializer::ALL {
+                if let Ok(message) = decode_with_depth(format, Bytes::from(bytes.clone()), limit) {
+                    for to in Serializer::ALL {
+                        let _ = encode_to_bytes(&message, to);
+                    }
+                }
+                let _ = decode_value(format, &bytes);
+            }
+        }
+    }
+}
+
+#[test]
+fn strings_starting_with_nul_become_binary_in_json() {
+    // MessagePack and CBOR can carry a string that starts with U+0000; in JSON that marks binary data, so
+    // it goes as the binary value of its bytes (it used to go as a string, which JSON peers then read as
+    // binary with invalid base64: the whole EVENT failed to decode). Dict keys stay strings.
+    let text = Value::from("\0ab");
+    let kwargs = dict! { "\0key" => text.clone() };
+    for from in [Serializer::MsgPack, Serializer::Cbor] {
+        let payload = Payload::from_values(from, Some(std::slice::from_ref(&text)), Some(&kwargs));
+        let json = payload.transcode(Serializer::Json).unwrap();
+        assert_eq!(&json.args.as_ref().unwrap()[..], br#"["\u0000AGFi"]"#);
+        let binary = Value::Bytes(b"\0ab".to_vec());
+        assert_eq!(
+            json.to_values().unwrap(),
+            (Some(vec![binary.clone()]), Some(dict! { "\0key" => binary }))
+        );
+        let event = Message::Event { subscription: 1, publication: 2, details: kwargs.clone(), payload };
+        let frame = encode_to_bytes(&event, Serializer::Json);
+        let Message::Event { details, .. } = decode(Serializer::Json, frame).unwrap() else { panic!() };
+        assert_eq!(details, dict! { "\0key" => Value::Bytes(b"\0ab".to_vec()) });
+    }
+    let mut out = BytesMut::new();
+    encode_value(Serializer::Json, &text, &mut out);
+    assert_eq!(decode_value(Serializer::Json, &out), Ok(Value::Bytes(b"\0ab".to_vec())));
+    // Dict keys in JSON are strings whatever they start with, in payloads too; values are binary.
+    let frame = Bytes::from_static(br#"[36,1,2,{},[],{"\u0000not base64!":"\u0000AAE="}]"#);
+    let Message::Event { payload, .. } = decode(Serializer::Json, frame).unwrap() else { panic!() };
+    assert_eq!(payload.to_values().unwrap().1, Some(dict! { "\0not base64!" => Value::Bytes(vec![0, 1]) }));
+    let frame = Bytes::from_static(br#"[36,1,2,{},[],{"k":"\u0000not base64!"}]"#);
+    assert!(decode(Serializer::Json, frame).is_err());
+    // A U+0000 elsewhere is an ordinary character.
+    out.clear();
+    encode_value(Serializer::Json, &Value::from("a\0"), &mut out);
+    assert_eq!(&out[..], br#""a\u0000""#);
+}

@@ -61,6 +61,10 @@ pub(super) const NO_PATCH: usize = usize::MAX;
 /// Receives what a reader reads, in order.
 pub(super) trait Sink {
     fn scalar(&mut self, value: Scalar<'_>);
+    /// A dict key (a text string, which JSON writes as a string whatever it starts with).
+    fn key(&mut self, key: &str) {
+        self.scalar(Scalar::Text(key));
+    }
     /// Opens a list (or, if `map`, a dict) of `len` items (entries), if known. Returns a mark for
     /// [`Sink::close`].
     fn open(&mut self, map: bool, len: Option<usize>) -> usize;
