@@ -8,6 +8,7 @@ use ahash::AHashMap;
 use tracing::warn;
 
 use crate::dict;
+use crate::stats::Counter;
 use crate::wamp::codec::{self, Serializer};
 use crate::wamp::ids::random_id;
 use crate::wamp::message::code;
@@ -24,6 +25,8 @@ struct Subscriber {
     conn: ConnId,
     session: Id,
     serializer: Serializer,
+    /// The largest message the subscriber accepts.
+    max_outbound: usize,
 }
 
 /// This shard's share of one subscription: its router-wide ID and the local subscribers.
@@ -63,14 +66,22 @@ impl ShardRouter {
             let text = format!("{topic:?} is not a valid topic URI");
             return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);
         }
-        let serializer = self.conns[&conn].serializer;
+        let max = self.registry.realm(realm).limits.max_subscriptions;
+        let holds = |s: &Session| s.subscriptions.values().any(|t| *t == topic);
+        if session.subscriptions.len() >= max && !holds(session) {
+            self.registry.stats.bump(Counter::SubscriptionLimit);
+            let text = format!("this session already holds {max} subscriptions, the most this realm allows");
+            return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);
+        }
+        let (serializer, max_outbound) =
+            (self.conns[&conn].serializer, self.conns[&conn].limits.max_outbound);
         let registry = &self.registry;
         let local = self.realms[realm].broker.exact.entry(topic.clone()).or_insert_with(|| {
             LocalSubscription { id: registry.acquire_subscription(realm, &topic), subscribers: Vec::new() }
         });
         let subscription = local.id;
         if !local.subscribers.iter().any(|s| s.conn == conn) {
-            local.subscribers.push(Subscriber { conn, session: session_id, serializer });
+            local.subscribers.push(Subscriber { conn, session: session_id, serializer, max_outbound });
         }
         if let Some(session) = self.session_mut(conn) {
             session.subscriptions.insert(subscription, topic);
@@ -173,6 +184,11 @@ impl ShardRouter {
                 *slot = Some(codec::encode_to_bytes(&event, subscriber.serializer));
             }
             if let Some(frame) = slot {
+                if frame.len() > subscriber.max_outbound {
+                    // Larger than the subscriber accepts: dropped for it and counted (15.2.2).
+                    self.registry.stats.bump(Counter::PayloadSizeExceeded);
+                    continue;
+                }
                 out.event(subscriber.conn, frame.clone());
             }
         }

@@ -3,10 +3,12 @@
 //! the pending invocation and routes the YIELD or ERROR straight back to the caller's shard.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 
 use crate::dict;
+use crate::stats::Counter;
 use crate::wamp::message::code;
 use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
 
@@ -64,6 +66,12 @@ impl ShardRouter {
             let text = format!("{procedure:?} is not a valid procedure URI");
             return self.error(conn, code::REGISTER, request, uris::INVALID_URI, &text, out);
         }
+        let max = self.registry.realm(realm).limits.max_registrations;
+        if session.registrations.len() >= max {
+            self.registry.stats.bump(Counter::RegistrationLimit);
+            let text = format!("this session already holds {max} registrations, the most this realm allows");
+            return self.error(conn, code::REGISTER, request, uris::LIMIT_EXCEEDED, &text, out);
+        }
         let procedure: Arc<str> = Arc::from(procedure);
         let Some(registration) = self.registry.claim_procedure(realm, &procedure) else {
             let text = format!("{procedure:?} is already registered");
@@ -119,10 +127,20 @@ impl ShardRouter {
         let Some(session) = self.session_of(conn) else {
             return;
         };
+        let limits = &self.registry.realm(session.realm).limits;
         if !uri::is_valid(&procedure, self.registry.realm(session.realm).uri_check) {
             let text = format!("{procedure:?} is not a valid procedure URI");
             return self.error(conn, code::CALL, request, uris::INVALID_URI, &text, out);
         }
+        if session.calls.len() >= limits.max_pending_calls {
+            self.registry.stats.bump(Counter::PendingCallLimit);
+            let max = limits.max_pending_calls;
+            let text = format!("this session already waits for {max} calls, the most this realm allows");
+            return self.error(conn, code::CALL, request, uris::LIMIT_EXCEEDED, &text, out);
+        }
+        // Call timeout (11.3): the caller's `timeout` option (0 = none), else the realm's default.
+        let timeout_ms =
+            options.get("timeout").and_then(Value::as_u64).unwrap_or(limits.default_call_timeout_ms);
         let Some(entry) = self.realms[session.realm].dealer.procedures.get(procedure.as_str()).copied()
         else {
             let text = format!("no procedure registered under {procedure:?}");
@@ -146,8 +164,15 @@ impl ShardRouter {
             details,
             payload,
         };
+        let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        if let Some(deadline) = deadline {
+            self.call_deadlines.insert((deadline, conn, request));
+        }
         if let Some(session) = self.session_mut(conn) {
-            session.calls.insert(request, PendingCall { callee: entry.callee, callee_shard: entry.shard });
+            let pending = PendingCall { callee: entry.callee, callee_shard: entry.shard, deadline };
+            if let Some(PendingCall { deadline: Some(old), .. }) = session.calls.insert(request, pending) {
+                self.call_deadlines.remove(&(old, conn, request));
+            }
         }
         if entry.shard == self.shard {
             self.invoke(call, out);
@@ -180,10 +205,18 @@ impl ShardRouter {
         session.invocations.insert(request, pending);
         let invocation =
             Message::Invocation { request, registration: call.registration, details: call.details, payload };
-        self.send(conn, &invocation, out);
+        if self.send_within_limit(conn, &invocation, out).is_err() {
+            if let Some(session) = self.session_mut(conn) {
+                session.invocations.remove(&request);
+            }
+            let text = "the call is larger than the callee accepts";
+            let caller = RoutedCall { details: Dict::new(), payload: Payload::empty(), ..call };
+            self.fail_call(&caller, uris::PAYLOAD_SIZE_EXCEEDED, text, out);
+        }
     }
 
     fn fail_call(&mut self, call: &RoutedCall, uri: &str, text: &str, out: &mut Outbox) {
+        // `payload` is cleared by callers that fail a call because of it; only its format is used here.
         let reply = CallReply {
             caller: call.caller,
             request: call.request,
@@ -244,8 +277,11 @@ impl ShardRouter {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
-        if session.calls.remove(&reply.request).is_none() {
+        let Some(pending) = session.calls.remove(&reply.request) else {
             return;
+        };
+        if let Some(deadline) = pending.deadline {
+            self.call_deadlines.remove(&(deadline, conn, reply.request));
         }
         let serializer = self.conns[&conn].serializer;
         let payload = match reply.payload.transcode(serializer) {
@@ -265,16 +301,89 @@ impl ShardRouter {
                 payload,
             },
         };
-        self.send(conn, &message, out);
+        if let Err(len) = self.send_within_limit(conn, &message, out) {
+            let text = format!("the answer ({len} bytes) is larger than this session accepts");
+            self.error(conn, code::CALL, reply.request, uris::PAYLOAD_SIZE_EXCEEDED, &text, out);
+        }
     }
 
-    /// A caller left: forget its pending invocations with `callee` (answers would be discarded anyway).
-    pub(super) fn caller_gone(&mut self, callee: Id, caller: Id) {
+    /// Ends every call whose deadline is past `now`: the caller gets `wamp.error.timeout` (11.3), the
+    /// callee's shard forgets the invocation and interrupts the callee if it understands INTERRUPT.
+    pub fn expire_calls(&mut self, now: Instant, out: &mut Outbox) {
+        while let Some(&(deadline, conn, request)) = self.call_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.call_deadlines.pop_first();
+            let Some(session) = self.session_mut(conn) else {
+                continue;
+            };
+            let caller = session.id;
+            let Some(pending) = session.calls.remove(&request) else {
+                continue;
+            };
+            self.registry.stats.bump(Counter::CallTimeouts);
+            let text = "the call timed out before the callee answered";
+            self.error(conn, code::CALL, request, uris::TIMEOUT, text, out);
+            if pending.callee_shard == self.shard {
+                self.abandon_invocation(pending.callee, caller, request, out);
+            } else {
+                let message = PeerMessage::CallAbandoned { callee: pending.callee, caller, request };
+                out.peer(pending.callee_shard, message);
+            }
+        }
+    }
+
+    /// The earliest call deadline on this shard, if any call has one.
+    pub fn next_call_deadline(&self) -> Option<Instant> {
+        self.call_deadlines.first().map(|(deadline, _, _)| *deadline)
+    }
+
+    /// The dealer gave up on a call: forget its invocation and send the callee INTERRUPT (mode
+    /// `killnowait`) if it announced call canceling; otherwise its late answer is discarded.
+    pub(super) fn abandon_invocation(&mut self, callee: Id, caller: Id, request: Id, out: &mut Outbox) {
         let Some(conn) = self.sessions.get(&callee).copied() else {
             return;
         };
-        if let Some(session) = self.session_mut(conn) {
-            session.invocations.retain(|_, pending| pending.caller != caller);
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        let found = session
+            .invocations
+            .iter()
+            .find(|(_, p)| p.caller == caller && p.caller_request == request)
+            .map(|(id, _)| *id);
+        let Some(invocation) = found else {
+            return;
+        };
+        session.invocations.remove(&invocation);
+        if session.accepts_interrupt {
+            let options = dict! { "mode" => "killnowait", "reason" => uris::TIMEOUT };
+            self.send(conn, &Message::Interrupt { request: invocation, options }, out);
+        }
+    }
+
+    /// A caller left: forget its pending invocations with `callee` (answers would be discarded anyway), and
+    /// interrupt them if the callee understands INTERRUPT (section 6.3).
+    pub(super) fn caller_gone(&mut self, callee: Id, caller: Id, out: &mut Outbox) {
+        let Some(conn) = self.sessions.get(&callee).copied() else {
+            return;
+        };
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        let mut interrupted = Vec::new();
+        let accepts_interrupt = session.accepts_interrupt;
+        session.invocations.retain(|&id, pending| {
+            let keep = pending.caller != caller;
+            if !keep && accepts_interrupt {
+                interrupted.push(id);
+            }
+            keep
+        });
+        for request in interrupted {
+            let options = dict! { "mode" => "killnowait", "reason" => uris::CANCELED };
+            self.send(conn, &Message::Interrupt { request, options }, out);
         }
     }
 
@@ -309,16 +418,19 @@ impl ShardRouter {
     }
 
     /// A caller left: tell each callee's shard to forget the invocations it has pending for it.
-    pub(super) fn drop_calls(&mut self, session: &Session, out: &mut Outbox) {
+    pub(super) fn drop_calls(&mut self, conn: ConnId, session: &Session, out: &mut Outbox) {
         let mut notified: Vec<(usize, Id)> = Vec::new();
-        for pending in session.calls.values() {
+        for (&request, pending) in &session.calls {
+            if let Some(deadline) = pending.deadline {
+                self.call_deadlines.remove(&(deadline, conn, request));
+            }
             let key = (pending.callee_shard, pending.callee);
             if notified.contains(&key) {
                 continue;
             }
             notified.push(key);
             if pending.callee_shard == self.shard {
-                self.caller_gone(pending.callee, session.id);
+                self.caller_gone(pending.callee, session.id, out);
             } else {
                 out.peer(
                     pending.callee_shard,

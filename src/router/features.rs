@@ -12,6 +12,7 @@ pub fn router_roles() -> Dict {
     };
     let dealer = dict! {
         "caller_identification" => true,
+        "call_timeout" => true,
     };
     dict! {
         "broker" => dict! { "features" => broker },

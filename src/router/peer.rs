@@ -23,6 +23,8 @@ pub enum PeerMessage {
     Reply(Box<CallReply>),
     /// A caller left: forget the invocations it has pending with this callee.
     CallerGone { callee: Id, caller: Id },
+    /// The dealer gave up on one call (timeout): forget its invocation and interrupt the callee.
+    CallAbandoned { callee: Id, caller: Id, request: Id },
 }
 
 /// One publication, as every shard needs it to build its EVENTs.

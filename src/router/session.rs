@@ -3,6 +3,7 @@
 //! that leaving cleans everything up.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ahash::AHashMap;
 
@@ -62,6 +63,8 @@ pub struct PendingInvocation {
 pub struct PendingCall {
     pub callee: Id,
     pub callee_shard: usize,
+    /// When the dealer gives up on it (call timeout), if ever.
+    pub deadline: Option<Instant>,
 }
 
 /// A registration held by a session.
@@ -89,6 +92,8 @@ pub struct Session {
     pub invocations: AHashMap<Id, PendingInvocation>,
     /// As caller: CALL request ID -> where the call went.
     pub calls: AHashMap<Id, PendingCall>,
+    /// As callee, it announced call canceling: it understands INTERRUPT.
+    pub accepts_interrupt: bool,
 }
 
 impl Session {
@@ -103,6 +108,7 @@ impl Session {
             registrations: AHashMap::new(),
             invocations: AHashMap::new(),
             calls: AHashMap::new(),
+            accepts_interrupt: false,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! One shard's router: its connections and sessions, the session state machine, and the dispatch of
 //! client messages and cross-shard messages to the broker and dealer halves (`broker.rs`, `dealer.rs`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ahash::AHashMap;
 use bytes::Bytes;
 use tracing::debug;
 
 use crate::dict;
+use crate::stats::Counter;
 use crate::wamp::codec::{self, Serializer};
 use crate::wamp::message::code;
 use crate::wamp::{uris, validate, Dict, Id, Message, Payload, Value};
@@ -50,6 +53,8 @@ pub struct ShardRouter {
     next_conn: ConnId,
     pub(super) controls: AHashMap<u64, PendingControl>,
     next_control: u64,
+    /// Calls with a timeout that callers on this shard wait for: (deadline, caller's connection, request).
+    pub(super) call_deadlines: BTreeSet<(Instant, ConnId, Id)>,
     /// The router is shutting down: no new sessions.
     stopping: bool,
 }
@@ -67,6 +72,7 @@ impl ShardRouter {
             next_conn: 1,
             controls: AHashMap::new(),
             next_control: 1,
+            call_deadlines: BTreeSet::new(),
             stopping: false,
         }
     }
@@ -98,7 +104,7 @@ impl ShardRouter {
         if c.phase == Phase::Closed {
             return;
         }
-        match codec::decode(c.serializer, frame) {
+        match codec::decode_with_depth(c.serializer, frame, c.limits.max_nesting_depth) {
             Ok(message) => match validate::validate(&message) {
                 Ok(()) => self.handle_message(conn, message, out),
                 Err(reason) => self.protocol_violation(conn, &reason, out),
@@ -230,9 +236,11 @@ impl ShardRouter {
         };
         self.send(conn, &welcome, out);
         self.sessions.insert(id, conn);
+        let mut session = Session::new(id, realm_id, authid, authrole);
+        session.accepts_interrupt = announces_feature(&details, "callee", "call_canceling");
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::Established;
-            c.session = Some(Session::new(id, realm_id, authid, authrole));
+            c.session = Some(session);
         }
         debug!(shard = self.shard, session = id, realm = realm_id, "session joined");
     }
@@ -240,6 +248,7 @@ impl ShardRouter {
     /// The handshake timeout ran out: a connection that still has not sent HELLO is aborted.
     pub fn hello_timeout(&mut self, conn: ConnId, out: &mut Outbox) {
         if self.conns.get(&conn).is_some_and(|c| c.phase == Phase::AwaitingHello) {
+            self.registry.stats.bump(Counter::HelloTimeouts);
             self.abort(conn, uris::PROTOCOL_VIOLATION, "no HELLO within the handshake timeout", out);
         }
     }
@@ -266,6 +275,7 @@ impl ShardRouter {
     /// The peer broke the protocol: ABORT `wamp.error.protocol_violation` and close its transport.
     pub fn protocol_violation(&mut self, conn: ConnId, reason: &str, out: &mut Outbox) {
         debug!(shard = self.shard, conn, reason, "protocol violation");
+        self.registry.stats.bump(Counter::ProtocolViolations);
         self.abort(conn, uris::PROTOCOL_VIOLATION, reason, out);
     }
 
@@ -297,7 +307,7 @@ impl ShardRouter {
         self.registry.remove_session(session.id);
         self.drop_subscriptions(conn, &session);
         self.drop_registrations(&session, out);
-        self.drop_calls(&session, out);
+        self.drop_calls(conn, &session, out);
         debug!(shard = self.shard, session = session.id, "session left");
     }
 
@@ -323,7 +333,10 @@ impl ShardRouter {
             PeerMessage::Ack { control } => self.acknowledged(control, out),
             PeerMessage::Call(call) => self.invoke(*call, out),
             PeerMessage::Reply(reply) => self.deliver_reply(*reply, out),
-            PeerMessage::CallerGone { callee, caller } => self.caller_gone(callee, caller),
+            PeerMessage::CallerGone { callee, caller } => self.caller_gone(callee, caller, out),
+            PeerMessage::CallAbandoned { callee, caller, request } => {
+                self.abandon_invocation(callee, caller, request, out)
+            }
         }
     }
 
@@ -383,6 +396,27 @@ impl ShardRouter {
         }
     }
 
+    /// Like [`ShardRouter::send`], for a message whose size the peer controls: one larger than the
+    /// connection accepts is not queued (counted; `Err` carries its length), so the caller can answer
+    /// `wamp.error.payload_size_exceeded` instead.
+    pub(super) fn send_within_limit(
+        &self,
+        conn: ConnId,
+        message: &Message,
+        out: &mut Outbox,
+    ) -> Result<(), usize> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Ok(());
+        };
+        let frame = codec::encode_to_bytes(message, c.serializer);
+        if frame.len() > c.limits.max_outbound {
+            self.registry.stats.bump(Counter::PayloadSizeExceeded);
+            return Err(frame.len());
+        }
+        out.send(conn, frame);
+        Ok(())
+    }
+
     /// Replies ERROR to a request, with a human-readable message as the single argument.
     pub(super) fn error(
         &self,
@@ -409,4 +443,14 @@ impl ShardRouter {
     pub(super) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
     }
+}
+
+/// Whether HELLO.Details announces `roles.<role>.features.<feature> = true`.
+fn announces_feature(details: &Dict, role: &str, feature: &str) -> bool {
+    let get = |value: Option<&Value>, key: &str| match value {
+        Some(Value::Dict(d)) => d.get(key).cloned(),
+        _ => None,
+    };
+    let features = get(get(details.get("roles"), role).as_ref(), "features");
+    get(features.as_ref(), feature).and_then(|v| v.as_bool()) == Some(true)
 }

@@ -7,6 +7,7 @@ pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
 pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
 pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
 pub const CANCELED: &str = "wamp.error.canceled";
+pub const TIMEOUT: &str = "wamp.error.timeout";
 pub const PAYLOAD_SIZE_EXCEEDED: &str = "wamp.error.payload_size_exceeded";
 pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
 pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
@@ -14,6 +15,9 @@ pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
 pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+
+/// A request past one of the router's per-session limits (the spec defines no URI for this).
+pub const LIMIT_EXCEEDED: &str = "switchyard.error.limit_exceeded";
 
 pub const CLOSE_SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
 pub const CLOSE_REALM: &str = "wamp.close.close_realm";

@@ -1,12 +1,16 @@
 //! Sans-I/O tests of the routing layer: two `ShardRouter`s wired together by hand, driven with encoded
 //! frames; every effect is inspected, no sockets involved.
 
+mod limits;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, SessionLimits};
+use crate::dict;
+use crate::stats::Counter;
 use crate::wamp::codec::{self, Serializer};
 use crate::wamp::{uris, Dict, Message, Payload, Value};
 
@@ -20,7 +24,14 @@ struct Mesh {
 
 impl Mesh {
     fn new(n: usize) -> Mesh {
-        let registry = Arc::new(Registry::new(Config::default().realms));
+        Mesh::with_limits(n, SessionLimits::default())
+    }
+
+    /// A mesh whose realm `realm1` has these per-session limits.
+    fn with_limits(n: usize, limits: SessionLimits) -> Mesh {
+        let mut realms = Config::default().realms;
+        realms[0].limits = limits;
+        let registry = Arc::new(Registry::new(realms));
         let shards = (0..n).map(|i| ShardRouter::new(i, n, registry.clone())).collect();
         Mesh { shards, sent: Vec::new(), closed: Vec::new() }
     }
@@ -51,11 +62,14 @@ impl Mesh {
     }
 
     fn join(&mut self, shard: usize) -> ConnId {
-        let conn = self.shards[shard].open(Serializer::Json, ConnLimits::default());
-        let mut roles = Dict::new();
-        roles.insert("subscriber".into(), Value::Dict(Dict::new()));
-        let mut details = Dict::new();
-        details.insert("roles".into(), Value::Dict(roles));
+        let roles = dict! { "subscriber" => Dict::new() };
+        self.join_with(shard, roles, ConnLimits::default())
+    }
+
+    /// Joins a session announcing `roles`, over a transport with `limits`.
+    fn join_with(&mut self, shard: usize, roles: Dict, limits: ConnLimits) -> ConnId {
+        let conn = self.shards[shard].open(Serializer::Json, limits);
+        let details = dict! { "roles" => roles };
         self.frame(shard, conn, &Message::Hello { realm: "realm1".into(), details });
         assert!(matches!(self.take(shard, conn).as_slice(), [Message::Welcome { .. }]));
         conn
@@ -238,6 +252,8 @@ mod properties {
         Frame(usize, Message),
         Garbage(usize, Vec<u8>),
         Close(usize),
+        /// Every call timeout on this shard runs out.
+        Expire(usize),
     }
 
     fn message() -> impl Strategy<Value = Message> {
@@ -264,9 +280,9 @@ mod properties {
             }),
             (id.clone(), id.clone())
                 .prop_map(|(request, registration)| Message::Unregister { request, registration }),
-            (id.clone(), topic).prop_map(|(request, procedure)| Message::Call {
+            (id.clone(), topic, 0u64..3).prop_map(|(request, procedure, timeout)| Message::Call {
                 request,
-                options: Dict::new(),
+                options: crate::dict! { "timeout" => timeout },
                 procedure,
                 payload: args("y"),
             }),
@@ -292,6 +308,7 @@ mod properties {
             8 => (0..conns, message()).prop_map(|(c, m)| Step::Frame(c, m)),
             1 => (0..conns, prop::collection::vec(any::<u8>(), 0..24)).prop_map(|(c, b)| Step::Garbage(c, b)),
             1 => (0..conns).prop_map(Step::Close),
+            1 => (0..2usize).prop_map(Step::Expire),
         ]
     }
 
@@ -314,6 +331,10 @@ mod properties {
                         mesh.run(shard, |r, out| r.closed(conn, out));
                         conns[i].2 = false;
                     }
+                    Step::Expire(shard) => {
+                        let later = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        mesh.run(shard, |r, out| r.expire_calls(later, out));
+                    }
                     _ => {}
                 }
                 mesh.sent.clear();
@@ -326,6 +347,7 @@ mod properties {
             for shard in &mesh.shards {
                 prop_assert_eq!(shard.session_count(), 0);
                 prop_assert!(shard.controls.is_empty(), "no pending control change");
+                prop_assert_eq!(shard.next_call_deadline(), None, "no call deadline left");
             }
             prop_assert_eq!(mesh.shards[0].registry.session_count(), 0);
             // Every procedure was released everywhere: a new session can register each of them.
