@@ -1,21 +1,37 @@
 //! One accepted connection, from transport handshake to close: the reader loop feeds decoded frames to the
-//! shard's router; a writer task drains the connection's outbound queue. The session never leaves the
-//! shard that accepted it.
+//! shard's router; a writer task drains the connection's outbound queue; an idle watcher pings a quiet
+//! peer and closes a silent one. The session never leaves the shard that accepted it.
 
+use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::{debug, info};
 
 use crate::config::{EndpointKind, Limits};
-use crate::router::ConnLimits;
+use crate::router::{ConnId, ConnLimits, Registry};
+use crate::stats::{Counter, Stats};
 use crate::transport::{self, accept, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
+use super::connection_gate::{ConnectionGate, GateGuard, Refusal};
 use super::core::ShardCore;
 use super::outbound::{write_loop, OutFrame, Outbound};
+use super::queue::Signal;
 use super::split::split;
+
+/// What a listener's connections share: the endpoint's kind and limits, the router-wide connection gate
+/// and counters.
+pub struct Endpoint {
+    pub kind: EndpointKind,
+    /// The limits of this endpoint (the global ones with its overrides).
+    pub limits: Limits,
+    pub gate: Arc<ConnectionGate>,
+    /// The router-wide registry, for its counters (`registry.stats`).
+    pub registry: Arc<Registry>,
+}
 
 /// How many bytes a read may add to the connection's buffer: it grows while reads fill it and shrinks back
 /// when they do not, so a quiet connection does not zero 64 KiB for every read.
@@ -24,38 +40,79 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// How long a closing connection may take to flush what is queued for it.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves one connection until it closes.
-pub async fn serve<S>(core: Rc<ShardCore>, mut stream: S, kind: EndpointKind, limits: Rc<Limits>)
-where
+/// Serves one connection until it closes. `admission` is the connection's place at the connection gate
+/// (released when this returns), or why it has none: then it only gets the refusal its protocol defines.
+pub async fn serve<S>(
+    core: Rc<ShardCore>,
+    mut stream: S,
+    endpoint: Rc<Endpoint>,
+    admission: Result<GateGuard, Refusal>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
+    let (limits, stats) = (&endpoint.limits, &endpoint.registry.stats);
     let transport_limits = TransportLimits {
         max_message_size: limits.max_message_size,
         max_handshake_size: limits.max_handshake_size,
     };
-    let (universal, only) = match kind {
+    let (universal, only) = match endpoint.kind {
         EndpointKind::Universal => (true, Framing::WebSocket),
         EndpointKind::WebSocket => (false, Framing::WebSocket),
         EndpointKind::RawSocket => (false, Framing::RawSocket),
     };
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
     let timeout = Duration::from_secs(limits.handshake_timeout_secs);
+    let _place = match admission {
+        Ok(place) => place,
+        Err(refusal) => {
+            stats.bump(refusal.counter());
+            debug!(shard = core.shard, ?refusal, "connection refused at a connection limit");
+            let why = refusal.describe();
+            let refuse = accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size);
+            let _ = glommio::timer::timeout(timeout, async { Ok(refuse.await) }).await;
+            return;
+        }
+    };
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
     let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
     let accepted = match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
-        Ok(Err(e)) => return debug!(shard = core.shard, error = %e, "transport handshake failed"),
-        Err(_) => return debug!(shard = core.shard, "transport handshake timed out"),
+        // Closed before sending a byte: no handshake was attempted (a port probe, a health check).
+        Ok(Err(TransportError::Closed)) => return,
+        Ok(Err(e)) => {
+            stats.bump(Counter::HandshakesFailed);
+            return debug!(shard = core.shard, error = %e, "transport handshake failed");
+        }
+        Err(_) => {
+            stats.bump(Counter::HandshakesFailed);
+            return debug!(shard = core.shard, "transport handshake timed out");
+        }
     };
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
-    let outbound = Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer));
+    let outbound =
+        Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer, endpoint.registry.clone()));
     let conn_limits = ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth };
     let conn = core.open(serializer, conn_limits, outbound.clone());
+    // Set when the connection ends: the helper tasks below watch it and end on their own. (Dropping a
+    // glommio task that waits on a timer cancels it but leaks its memory, about 120 bytes each.)
+    let ended = Rc::new(Signal::default());
     glommio::spawn_local({
-        let core = core.clone();
+        let (core, ended) = (core.clone(), ended.clone());
         async move {
-            glommio::timer::sleep(timeout).await;
-            core.with_router(|router, out| router.hello_timeout(conn, out));
+            let expired = futures_lite::future::or(
+                async {
+                    ended.wait().await;
+                    false
+                },
+                async {
+                    glommio::timer::sleep(timeout).await;
+                    true
+                },
+            )
+            .await;
+            if expired {
+                core.with_router(|router, out| router.hello_timeout(conn, out));
+            }
         }
     })
     .detach();
@@ -64,6 +121,28 @@ where
         let outbound = outbound.clone();
         async move { write_loop(writer, &outbound, framing, serializer, max_outbound).await }
     });
+
+    // The idle watcher: the reader only stamps the time of each read that brought bytes; the watcher
+    // sleeps until the next ping or idle deadline and looks at that stamp.
+    let last_inbound = Rc::new(Cell::new(Instant::now()));
+    let idle = Rc::new(Signal::default());
+    let watch = IdleWatch::new(limits);
+    if let Some(watch) = watch {
+        let run = watch.run(
+            last_inbound.clone(),
+            outbound.clone(),
+            idle.clone(),
+            framing,
+            core.shard,
+            conn,
+            endpoint.registry.clone(),
+        );
+        let ended = ended.clone();
+        glommio::spawn_local(async move { futures_lite::future::or(ended.wait(), run).await }).detach();
+    }
+    // Ends a wait of the reader when the connection must end without it: the writer stopped (peer gone,
+    // overflow) or the watcher found the peer idle.
+    let interrupted = || futures_lite::future::or(outbound.finished.wait(), idle.wait());
 
     let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
     let mut chunk = READ_CHUNK_MIN;
@@ -85,7 +164,10 @@ where
                 Err(e) => {
                     debug!(shard = core.shard, conn, error = %e, "transport failed");
                     let (code, reason) = match &e {
-                        TransportError::TooBig { .. } => (1009, "message too big"),
+                        TransportError::TooBig { .. } => {
+                            stats.bump(Counter::MessagesTooBig);
+                            (1009, "message too big")
+                        }
                         _ => (1002, "protocol error"),
                     };
                     fail_transport(&outbound, framing, code, reason);
@@ -100,16 +182,29 @@ where
             break;
         }
         // Inbound backpressure: a connection that does not read its own answers is not read from either.
-        outbound.wait_for_room().await;
+        // While it reads what is queued for it, it is not idle.
+        let room = async {
+            outbound.wait_for_room(|| last_inbound.set(Instant::now())).await;
+            true
+        };
+        if !futures_lite::future::or(room, async {
+            interrupted().await;
+            false
+        })
+        .await
+        {
+            break;
+        }
         let start = buf.len();
         buf.resize(start + chunk, 0);
         let read = futures_lite::future::or(async { Some(reader.read(&mut buf[start..]).await) }, async {
-            outbound.finished.wait().await;
+            interrupted().await;
             None
         })
         .await;
         match read {
             Some(Ok(n)) if n > 0 => {
+                last_inbound.set(Instant::now());
                 buf.truncate(start + n);
                 chunk = if n == chunk { (chunk * 2).min(READ_CHUNK_MAX) } else { READ_CHUNK_MIN };
             }
@@ -117,6 +212,7 @@ where
         }
     }
 
+    ended.set();
     core.closed(conn);
     outbound.close();
     if outbound.dropped_events() > 0 {
@@ -127,14 +223,13 @@ where
             "events dropped for a slow consumer"
         );
     }
-    if outbound.overflowed() {
-        return; // dropping the writer task cancels a write blocked on a peer that does not read
-    }
-    let _ = glommio::timer::timeout(FLUSH_GRACE, async {
-        writer_task.await;
-        Ok(())
-    })
-    .await;
+    // The writer flushes what is queued, for at most FLUSH_GRACE; it stops at once after an overflow.
+    let give_up = async {
+        glommio::timer::sleep(FLUSH_GRACE).await;
+        outbound.abandon();
+        std::future::pending::<()>().await
+    };
+    futures_lite::future::or(writer_task, give_up).await;
 }
 
 /// Ends the transport: a WebSocket close frame with `code` (RawSocket has none), then close.
@@ -145,4 +240,83 @@ fn fail_transport(outbound: &Outbound, framing: Framing, code: u16, reason: &str
         outbound.push(OutFrame::Raw(close.freeze()));
     }
     outbound.close();
+}
+
+/// When a quiet connection is pinged and when a silent one is closed (`ping_interval_secs`,
+/// `idle_timeout_secs`; 0 disables each).
+#[derive(Debug, Clone, Copy)]
+struct IdleWatch {
+    ping: Option<Duration>,
+    idle: Option<Duration>,
+}
+
+impl IdleWatch {
+    /// `None` when neither is enabled: no watcher at all.
+    fn new(limits: &Limits) -> Option<IdleWatch> {
+        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let watch = IdleWatch { ping: secs(limits.ping_interval_secs), idle: secs(limits.idle_timeout_secs) };
+        (watch.ping.is_some() || watch.idle.is_some()).then_some(watch)
+    }
+
+    /// Runs for the life of the connection (until the reader sets `ended`). Pings once `ping` passed without
+    /// inbound bytes (and again every `ping` while it stays quiet); once `idle` passed without any (a pong
+    /// counts), closes the transport (WebSocket close 1001; RawSocket has none), counts it and sets `idle`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        self,
+        last_inbound: Rc<Cell<Instant>>,
+        outbound: Rc<Outbound>,
+        idle: Rc<Signal>,
+        framing: Framing,
+        shard: usize,
+        conn: ConnId,
+        registry: Arc<Registry>,
+    ) {
+        let mut last_ping: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let last = last_inbound.get();
+            if let Some(limit) = self.idle {
+                if now.saturating_duration_since(last) >= limit {
+                    return self.timed_out(&outbound, &idle, framing, shard, conn, &registry.stats);
+                }
+            }
+            let mut next = self.idle.map(|limit| last + limit);
+            if let Some(interval) = self.ping {
+                // Quiet since the last inbound bytes or the last ping, whichever came later.
+                let mut since = last_ping.map_or(last, |p| p.max(last));
+                if now.saturating_duration_since(since) >= interval {
+                    let mut ping = BytesMut::new();
+                    transport::encode_ping(framing, b"", &mut ping);
+                    outbound.try_push(OutFrame::Raw(ping.freeze()));
+                    last_ping = Some(now);
+                    since = now;
+                }
+                next = Some(next.map_or(since + interval, |n| n.min(since + interval)));
+            }
+            let wait = next.map_or(Duration::from_secs(3600), |n| n.saturating_duration_since(now));
+            glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    fn timed_out(
+        &self,
+        outbound: &Outbound,
+        idle: &Signal,
+        framing: Framing,
+        shard: usize,
+        conn: ConnId,
+        stats: &Stats,
+    ) {
+        debug!(shard, conn, idle_timeout = ?self.idle, "no inbound traffic within the idle timeout; closing");
+        stats.bump(Counter::IdleTimeouts);
+        // Like `fail_transport`, but a queue too full for the close frame does not count as a slow consumer.
+        let mut close = BytesMut::new();
+        transport::encode_close(framing, 1001, "idle timeout", &mut close);
+        if !close.is_empty() {
+            outbound.try_push(OutFrame::Raw(close.freeze()));
+        }
+        outbound.close();
+        idle.set();
+    }
 }

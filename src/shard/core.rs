@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use crate::router::{ConnId, ConnLimits, Effect, Outbox, PeerMessage, ShardRouter
 use crate::wamp::codec::Serializer;
 
 use super::outbound::{OutFrame, Outbound};
-use super::queue::{Queue, Signal};
+use super::queue::{Notify, Queue, Signal};
 
 /// Messages for one other shard, sent over the mesh in batches.
 pub type PeerBatch = Vec<PeerMessage>;
@@ -29,7 +30,14 @@ pub struct ShardCore {
     /// Set when the router is stopping: stop accepting, say GOODBYE.
     pub stopping: Signal,
     live_connections: Cell<usize>,
+    /// Wakes the call timer when the first call with a timeout is made.
+    call_timer: Notify,
+    call_timer_idle: Cell<bool>,
 }
+
+/// The longest the call timer sleeps while calls with a timeout are pending: a call made meanwhile with
+/// a shorter timeout is ended at most this late.
+const CALL_TIMER_TICK: Duration = Duration::from_millis(50);
 
 impl ShardCore {
     pub fn new(shard: usize, shards: usize, router: ShardRouter, limits: Limits) -> ShardCore {
@@ -42,6 +50,8 @@ impl ShardCore {
             scratch: RefCell::new(Outbox::default()),
             stopping: Signal::default(),
             live_connections: Cell::new(0),
+            call_timer: Notify::default(),
+            call_timer_idle: Cell::new(false),
         }
     }
 
@@ -81,7 +91,13 @@ impl ShardCore {
     /// Runs `f` on the router, then carries out the effects it produced.
     pub fn with_router(&self, f: impl FnOnce(&mut ShardRouter, &mut Outbox)) {
         let mut out = self.scratch.borrow_mut();
-        f(&mut self.router.borrow_mut(), &mut out);
+        let mut router = self.router.borrow_mut();
+        f(&mut router, &mut out);
+        if self.call_timer_idle.get() && router.next_call_deadline().is_some() {
+            self.call_timer_idle.set(false);
+            self.call_timer.notify();
+        }
+        drop(router);
         let conns = self.conns.borrow();
         for effect in out.effects.drain(..) {
             match effect {
@@ -101,6 +117,24 @@ impl ShardCore {
                     }
                 }
                 Effect::Peer(shard, message) => self.peers[shard].push(message),
+            }
+        }
+    }
+
+    /// Ends calls whose timeout ran out (11.3); runs for the life of the shard.
+    pub async fn run_call_timer(&self) {
+        loop {
+            let next = self.router.borrow().next_call_deadline();
+            match next {
+                None => {
+                    self.call_timer_idle.set(true);
+                    self.call_timer.wait().await;
+                }
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now()).min(CALL_TIMER_TICK);
+                    glommio::timer::sleep(wait).await;
+                    self.with_router(|router, out| router.expire_calls(Instant::now(), out));
+                }
             }
         }
     }

@@ -3,13 +3,14 @@
 //! lock-free channel mesh.
 
 mod connection;
+mod connection_gate;
 mod core;
 mod listener;
 mod outbound;
 mod queue;
 mod split;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::IntoRawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -24,6 +25,8 @@ use tracing::{info, warn};
 use crate::config::{Config, EndpointKind, Limits};
 use crate::router::{Registry, ShardRouter};
 
+use self::connection::Endpoint;
+use self::connection_gate::ConnectionGate;
 use self::core::{PeerBatch, ShardCore};
 
 /// Where an endpoint listens, once bound.
@@ -52,6 +55,8 @@ enum ShardListener {
 pub struct RouterHandle {
     endpoints: Vec<BoundAddr>,
     registry: Arc<Registry>,
+    /// Open connections, router-wide and per source address (`max_connections`, `max_connections_per_ip`).
+    gate: Arc<ConnectionGate>,
     stop: Arc<AtomicBool>,
     shards: Vec<ExecutorJoinHandle<()>>,
 }
@@ -88,6 +93,10 @@ impl RouterHandle {
         let mesh: MeshBuilder<PeerBatch, Full> =
             MeshBuilder::full(shards, config.limits.mesh_channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(ConnectionGate::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_ip,
+        ));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let mut handles = Vec::with_capacity(shards);
         for (shard, listeners) in per_shard.into_iter().enumerate() {
@@ -99,6 +108,7 @@ impl RouterHandle {
                 shard,
                 shards,
                 registry: registry.clone(),
+                gate: gate.clone(),
                 limits: config.limits.clone(),
                 mesh: mesh.clone(),
                 listeners,
@@ -112,7 +122,7 @@ impl RouterHandle {
             handles.push(handle);
         }
         drop(ready_tx);
-        let router = RouterHandle { endpoints, registry, stop, shards: handles };
+        let router = RouterHandle { endpoints, registry, gate, stop, shards: handles };
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
@@ -139,6 +149,11 @@ impl RouterHandle {
     /// The router's counters of tripped limits.
     pub fn stats(&self) -> &crate::stats::Stats {
         &self.registry.stats
+    }
+
+    /// Number of open connections, router-wide (those refused at a connection limit are not counted).
+    pub fn connection_count(&self) -> usize {
+        self.gate.open()
     }
 
     /// Number of live sessions, router-wide.
@@ -170,8 +185,13 @@ impl RouterHandle {
 
     fn shutdown(&mut self) {
         self.request_stop();
+        let stopped = !self.shards.is_empty();
         for handle in self.shards.drain(..) {
             let _ = handle.join();
+        }
+        let tripped = self.registry.stats.nonzero();
+        if stopped && !tripped.is_empty() {
+            info!(?tripped, "limits tripped while running");
         }
     }
 }
@@ -187,6 +207,7 @@ struct ShardContext {
     shard: usize,
     shards: usize,
     registry: Arc<Registry>,
+    gate: Arc<ConnectionGate>,
     limits: crate::config::Limits,
     mesh: MeshBuilder<PeerBatch, Full>,
     listeners: Vec<ShardListener>,
@@ -195,7 +216,7 @@ struct ShardContext {
 }
 
 async fn run_shard(context: ShardContext) {
-    let ShardContext { shard, shards, registry, limits, mesh, listeners, stop, ready } = context;
+    let ShardContext { shard, shards, registry, gate, limits, mesh, listeners, stop, ready } = context;
     let (senders, mut receivers) = match mesh.join().await {
         Ok(pair) => pair,
         Err(e) => {
@@ -203,9 +224,14 @@ async fn run_shard(context: ShardContext) {
             return;
         }
     };
-    let router = ShardRouter::new(shard, shards, registry);
+    let router = ShardRouter::new(shard, shards, registry.clone());
     let core = Rc::new(ShardCore::new(shard, shards, router, limits));
 
+    glommio::spawn_local({
+        let core = core.clone();
+        async move { core.run_call_timer().await }
+    })
+    .detach();
     let senders = Rc::new(senders);
     let mut tasks = Vec::new();
     for peer in (0..shards).filter(|p| *p != shard) {
@@ -227,6 +253,8 @@ async fn run_shard(context: ShardContext) {
         })
         .detach();
     }
+    let endpoint =
+        |kind, limits| Rc::new(Endpoint { kind, limits, gate: gate.clone(), registry: registry.clone() });
     for listener in listeners {
         match listener {
             ShardListener::Tcp(l, kind, limits) => {
@@ -236,22 +264,27 @@ async fn run_shard(context: ShardContext) {
                 let l = unsafe {
                     <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(l.into_raw_fd())
                 };
-                let core = core.clone();
+                let (core, endpoint) = (core.clone(), endpoint(kind, limits));
                 glommio::spawn_local(async move {
                     let accept = || async {
                         let stream = l.accept().await?;
                         let _ = stream.set_nodelay(true);
-                        Ok(stream)
+                        let ip = stream.peer_addr().ok().map(|a| a.ip());
+                        Ok((stream, ip))
                     };
-                    accept_loop(core, kind, Rc::new(limits), accept).await
+                    accept_loop(core, endpoint, accept).await
                 })
                 .detach();
             }
             ShardListener::Unix(path, kind, limits) => match listener::bind_unix(&path) {
                 Ok(l) => {
-                    let (core, limits) = (core.clone(), Rc::new(limits));
-                    glommio::spawn_local(async move { accept_loop(core, kind, limits, || l.accept()).await })
-                        .detach();
+                    let (core, endpoint) = (core.clone(), endpoint(kind, limits));
+                    // A Unix socket peer has no IP address: it counts towards the total only.
+                    glommio::spawn_local(async move {
+                        let accept = || async { Ok((l.accept().await?, None)) };
+                        accept_loop(core, endpoint, accept).await
+                    })
+                    .detach();
                 }
                 Err(e) => {
                     let _ = ready.send(Err(format!("cannot bind {}: {e}", path.display())));
@@ -277,12 +310,14 @@ async fn run_shard(context: ShardContext) {
     }
 }
 
-/// Accepts connections until the shard stops, and serves each one on this shard.
-async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, kind: EndpointKind, limits: Rc<Limits>, accept: F)
+/// Accepts connections until the shard stops, and serves each one on this shard. Each connection takes
+/// its place at the connection gate as it is accepted; one refused there is still served, but only with
+/// its protocol's refusal (see [`connection::serve`]).
+async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, endpoint: Rc<Endpoint>, accept: F)
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = glommio::Result<S, ()>>,
+    Fut: std::future::Future<Output = glommio::Result<(S, Option<IpAddr>), ()>>,
 {
     loop {
         let accepted = futures_lite::future::or(async { Some(accept().await) }, async {
@@ -292,8 +327,10 @@ where
         .await;
         match accepted {
             None => break,
-            Some(Ok(stream)) => {
-                glommio::spawn_local(connection::serve(core.clone(), stream, kind, limits.clone())).detach();
+            Some(Ok((stream, ip))) => {
+                let admission = endpoint.gate.admit(ip);
+                glommio::spawn_local(connection::serve(core.clone(), stream, endpoint.clone(), admission))
+                    .detach();
             }
             Some(Err(e)) => {
                 warn!(shard = core.shard, error = %e, "accept failed");

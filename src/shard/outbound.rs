@@ -5,12 +5,15 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 use tracing::{info, warn};
 
 use crate::config::SlowConsumerPolicy;
+use crate::router::Registry;
+use crate::stats::Counter;
 use crate::transport::{self, Framing};
 use crate::wamp::codec::Serializer;
 
@@ -46,12 +49,17 @@ pub struct Outbound {
     overflowed: Cell<bool>,
     /// Set once the writer stopped (all flushed after close, the peer is gone, or overflow).
     pub finished: Signal,
+    /// Tells the writer to stop at once, even in the middle of a write to a peer that does not read (the
+    /// writer ends on its own: cancelling a glommio task blocked on I/O or a timer leaks the task).
+    stop: Signal,
     /// Woken whenever the writer wrote a batch (for readers pausing on a full queue).
     written: Notify,
+    /// Where slow-consumer disconnects and dropped events are counted (`registry.stats`).
+    registry: Arc<Registry>,
 }
 
 impl Outbound {
-    pub fn new(limit: usize, policy: SlowConsumerPolicy) -> Outbound {
+    pub fn new(limit: usize, policy: SlowConsumerPolicy, registry: Arc<Registry>) -> Outbound {
         Outbound {
             queue: Queue::default(),
             queued: Cell::new(0),
@@ -60,7 +68,9 @@ impl Outbound {
             dropped_events: Cell::new(0),
             overflowed: Cell::new(false),
             finished: Signal::default(),
+            stop: Signal::default(),
             written: Notify::default(),
+            registry,
         }
     }
 
@@ -79,9 +89,19 @@ impl Outbound {
             self.enqueue(OutFrame::Message(frame));
         } else if self.policy == SlowConsumerPolicy::DropEvents {
             self.dropped_events.set(self.dropped_events.get() + 1);
+            self.registry.stats.bump(Counter::EventsDropped);
         } else {
             self.overflow();
         }
+    }
+
+    /// Queues a control frame (a ping) if it fits; a full queue drops the frame, not the connection.
+    pub fn try_push(&self, frame: OutFrame) -> bool {
+        let fits = self.fits(frame.len()) && !self.is_closed();
+        if fits {
+            self.enqueue(frame);
+        }
+        fits
     }
 
     /// A message always fits an empty queue (it is bounded by the message size limit on its own).
@@ -103,8 +123,16 @@ impl Outbound {
             limit = self.limit,
             "slow consumer: outbound queue full, disconnecting"
         );
+        self.registry.stats.bump(Counter::SlowConsumersDisconnected);
         self.queue.close();
         self.finished.set();
+        self.stop.set();
+    }
+
+    /// Gives up on flushing (the peer took too long): the writer stops now.
+    pub fn abandon(&self) {
+        self.queue.close();
+        self.stop.set();
     }
 
     /// No more messages: the writer flushes what is queued, then stops.
@@ -116,20 +144,17 @@ impl Outbound {
         self.queue.is_closed()
     }
 
-    /// The connection was dropped for not reading: do not wait for its writer.
-    pub fn overflowed(&self) -> bool {
-        self.overflowed.get()
-    }
-
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events.get()
     }
 
     /// Waits while more than half the queue bound is waiting to be written (inbound backpressure: a
-    /// session that does not read its own answers is not read from either).
-    pub async fn wait_for_room(&self) {
+    /// session that does not read its own answers is not read from either). `progress` runs whenever the
+    /// writer got a batch out meanwhile: the peer is reading, so it is alive even though it is not read.
+    pub async fn wait_for_room(&self, progress: impl Fn()) {
         while self.queued.get() > self.limit / 2 && !self.finished.is_set() {
             self.written.wait().await;
+            progress();
         }
     }
 }
@@ -145,7 +170,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     const BATCH_KEEP: usize = 256 * 1024;
     let mut batch = BytesMut::with_capacity(16 * 1024);
     let mut items = VecDeque::new();
-    while outbound.queue.ready().await && !outbound.overflowed() {
+    while outbound.queue.ready().await && !outbound.stop.is_set() {
         outbound.queue.take_all(&mut items);
         let mut taken = 0;
         for item in items.drain(..) {
@@ -161,7 +186,12 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
                 OutFrame::Raw(raw) => batch.extend_from_slice(&raw),
             }
         }
-        if writer.write_all(&batch).await.is_err() {
+        let written = futures_lite::future::or(async { writer.write_all(&batch).await.is_ok() }, async {
+            outbound.stop.wait().await;
+            false
+        })
+        .await;
+        if !written {
             break;
         }
         outbound.queued.set(outbound.queued.get() - taken);
@@ -171,7 +201,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
             batch = BytesMut::with_capacity(16 * 1024);
         }
     }
-    if !outbound.overflowed() {
+    if !outbound.stop.is_set() {
         let _ = writer.close().await;
     }
     outbound.finished.set();

@@ -160,6 +160,95 @@ async fn reject<S: AsyncWrite + Unpin>(stream: &mut S, rejection: Rejection) -> 
     }
 }
 
+/// The only buffer a connection refused at a connection limit gets: what it sends is read through it and
+/// dropped.
+const REFUSAL_CHUNK: usize = 512;
+
+/// The HTTP response refusing a WebSocket upgrade at a connection limit: 503 with a plain-text `why`.
+pub fn busy_response(why: &str) -> Vec<u8> {
+    let body = format!("{why}\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Answers a connection that a connection limit refused, before any handshake state is allocated: what
+/// the peer sends goes through one small fixed buffer and is dropped. A RawSocket client gets the
+/// handshake error reply 4 ("maximum connection count reached", section 15.1) once its 4-octet request is
+/// in; a WebSocket client gets `503 Service Unavailable` with `why` as the body once its request head is
+/// in (or once `max_handshake_size` bytes came without its end). With `universal`, the first octet
+/// decides, as in [`handshake`]. Then our side is shut down and whatever the peer still sends is read and
+/// dropped until it closes, so that the reply is not lost to a reset. Returns what the peer spoke.
+///
+/// The caller bounds the time this may take (the handshake timeout).
+pub async fn refuse_busy<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    universal: bool,
+    only: Framing,
+    why: &str,
+    max_handshake_size: usize,
+) -> Result<Framing, TransportError> {
+    let mut chunk = [0u8; REFUSAL_CHUNK];
+    let mut n = stream.read(&mut chunk).await?;
+    if n == 0 {
+        return Err(TransportError::Closed);
+    }
+    let framing = match (universal, chunk[0] == rawsocket::MAGIC) {
+        (true, true) => Framing::RawSocket,
+        (true, false) => Framing::WebSocket,
+        (false, _) => only,
+    };
+    let closed = || TransportError::Handshake("peer closed the connection during the handshake".into());
+    match framing {
+        Framing::RawSocket if chunk[0] != rawsocket::MAGIC => {
+            return Err(TransportError::Handshake(format!(
+                "not a RawSocket handshake (first octet 0x{:02x})",
+                chunk[0]
+            )));
+        }
+        Framing::RawSocket => {
+            let mut seen = n;
+            while seen < 4 {
+                n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(closed());
+                }
+                seen += n;
+            }
+            stream.write_all(&rawsocket::error_reply(rawsocket::ErrorCode::MaxConnections)).await?;
+        }
+        Framing::WebSocket => {
+            // Find the end of the request head ("\r\n\r\n") across reads, keeping nothing.
+            const END: &[u8; 4] = b"\r\n\r\n";
+            let (mut matched, mut seen) = (0, 0);
+            loop {
+                for &b in &chunk[..n] {
+                    matched = if b == END[matched] { matched + 1 } else { usize::from(b == b'\r') };
+                    if matched == END.len() {
+                        break;
+                    }
+                }
+                seen += n;
+                if matched == END.len() || seen >= max_handshake_size {
+                    break;
+                }
+                n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(closed());
+                }
+            }
+            stream.write_all(&busy_response(why)).await?;
+        }
+    }
+    stream.flush().await?;
+    stream.close().await?;
+    while let Ok(1..) = stream.read(&mut chunk).await {}
+    Ok(framing)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -492,6 +581,75 @@ mod tests {
                 // The server drops the connection; unread request bytes may turn the FIN into a reset.
                 let _ = tcp.read_to_end(&mut got);
                 assert!(got.is_empty());
+            },
+        );
+    }
+
+    #[test]
+    fn busy_rawsocket_gets_error_4() {
+        for universal in [true, false] {
+            run(
+                move |mut stream| async move {
+                    let r = refuse_busy(&mut stream, universal, Framing::RawSocket, "busy", 1024).await;
+                    assert!(matches!(r, Ok(Framing::RawSocket)), "{r:?}");
+                },
+                |addr| {
+                    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+                    // The request arrives in two pieces, with a pipelined frame behind it.
+                    tcp.write_all(&[0x7F, 0xF1]).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    tcp.write_all(&[0, 0, 0, 0, 0, 2, b'[', b']']).unwrap();
+                    let mut reply = [0u8; 4];
+                    tcp.read_exact(&mut reply).unwrap();
+                    assert_eq!(reply, [0x7F, 0x40, 0, 0]);
+                    let mut rest = Vec::new();
+                    tcp.read_to_end(&mut rest).unwrap();
+                    assert!(rest.is_empty());
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn busy_websocket_gets_503() {
+        run(
+            |mut stream| async move {
+                let r = refuse_busy(&mut stream, true, Framing::RawSocket, "come back later", 16384).await;
+                assert!(matches!(r, Ok(Framing::WebSocket)), "{r:?}");
+            },
+            |addr| {
+                let tcp = std::net::TcpStream::connect(addr).unwrap();
+                match tungstenite::client(ws_client(addr, "/ws", Some("wamp.2.json")), tcp) {
+                    Err(HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+                        assert_eq!(resp.status(), 503);
+                        assert_eq!(resp.headers()["connection"], "close");
+                        let body = String::from_utf8(resp.body().clone().unwrap_or_default()).unwrap();
+                        assert_eq!(body, "come back later\n");
+                    }
+                    other => panic!("{:?}", other.err()),
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn busy_websocket_request_head_split_across_reads() {
+        run(
+            |mut stream| async move {
+                let r = refuse_busy(&mut stream, false, Framing::WebSocket, "busy", 16384).await;
+                assert!(matches!(r, Ok(Framing::WebSocket)), "{r:?}");
+            },
+            |addr| {
+                let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+                let head = format!("GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "p".repeat(2000));
+                let (a, b) = head.as_bytes().split_at(head.len() - 3); // split inside the final CRLFCRLF
+                tcp.write_all(a).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                tcp.write_all(b).unwrap();
+                let mut resp = String::new();
+                tcp.read_to_string(&mut resp).unwrap();
+                assert!(resp.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{resp}");
+                assert!(resp.ends_with("\r\n\r\nbusy\n"), "{resp}");
             },
         );
     }

@@ -318,3 +318,77 @@ pub fn join_on_other_shard(router: &TestRouter, other: &Client, serializer: Seri
 }
 
 pub const INVOCATION: u64 = code::INVOCATION;
+
+/// Polls `condition` every 20 ms until it holds (`true`) or `within` passed (`false`).
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A TCP connection to `addr` from the local address `local` (bound before connecting): on loopback,
+/// 127.0.0.2 and 127.0.0.3 look like two more client machines.
+pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+    socket.bind(&SocketAddr::new(local, 0).into()).expect("bind the local address");
+    socket.connect(&addr.into()).expect("connect");
+    socket.into()
+}
+
+/// Sends a RawSocket handshake request (`serializer`, max length 2^24) and returns the router's reply.
+pub fn rawsocket_request(stream: &mut TcpStream, serializer: Serializer) -> [u8; 4] {
+    stream.write_all(&[0x7F, 0xF0 | serializer.rawsocket_id(), 0, 0]).unwrap();
+    let mut reply = [0u8; 4];
+    stream.read_exact(&mut reply).expect("rawsocket handshake reply");
+    reply
+}
+
+impl Client {
+    /// RawSocket transport handshake over a connected stream; `Err(reply)` when the router refused it (an
+    /// error reply: second octet `EEEE 0000`).
+    pub fn rawsocket_over(mut stream: TcpStream, serializer: Serializer) -> Result<Client, [u8; 4]> {
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let reply = rawsocket_request(&mut stream, serializer);
+        if reply[1] & 0x0F == 0 {
+            return Err(reply);
+        }
+        assert_eq!(reply[0], 0x7F);
+        assert_eq!(reply[1] & 0x0F, serializer.rawsocket_id(), "router accepted our serializer");
+        Ok(Client { wire: Wire::Raw(stream), serializer, session: 0, next_request: 1 })
+    }
+
+    /// WebSocket transport handshake on `/ws` over a connected stream, with `config` for the client side
+    /// (`None`: tungstenite's defaults); `Err((status, body))` when the router answered with an HTTP error.
+    pub fn websocket_over(
+        stream: TcpStream,
+        serializer: Serializer,
+        config: Option<tungstenite::protocol::WebSocketConfig>,
+    ) -> Result<Client, (u16, String)> {
+        use tungstenite::client::IntoClientRequest;
+        use tungstenite::handshake::HandshakeError;
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let addr = stream.peer_addr().unwrap();
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", serializer.ws_subprotocol().parse().unwrap());
+        match tungstenite::client::client_with_config(request, stream, config) {
+            Ok((ws, _)) => {
+                Ok(Client { wire: Wire::Ws(Box::new(ws)), serializer, session: 0, next_request: 1 })
+            }
+            Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                let body = response.body().clone().unwrap_or_default();
+                Err((response.status().as_u16(), String::from_utf8_lossy(&body).into_owned()))
+            }
+            Err(e) => panic!("websocket handshake: {e}"),
+        }
+    }
+}
