@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use switchyard::stats::Counter;
 use switchyard::wamp::codec::Serializer;
 use switchyard::wamp::{uris, Value};
 
@@ -62,21 +63,58 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_others_get_everything() {
     assert_eq!(reader.join().unwrap(), EVENTS, "the reading subscriber got every event");
     let received = drain(&mut slow, Duration::from_secs(20)).expect("the slow subscriber was disconnected");
     assert!(received < EVENTS, "the slow subscriber got {received} of {EVENTS} events before it was cut off");
+    assert_eq!(router.handle.stats().get(Counter::SlowConsumersDisconnected), 1);
 }
 
+/// Resident set size of this process (router and test clients), in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
+}
+
+/// Three subscribers stop reading while 40 MiB of events are published: each costs the router at most its
+/// 4 MiB outbound bound, so the process grows by far less than what was published.
 #[test]
-fn drop_events_policy_keeps_the_slow_subscriber_connected() {
+fn drop_events_policy_keeps_slow_subscribers_connected_within_the_memory_bound() {
+    const SLOW: u64 = 3;
     let router = start_with(&flood_config("drop_events"));
-    let mut slow = Client::join(router.addr, Serializer::MsgPack);
-    slow.subscribe("t.flood");
+    let mut slow: Vec<Client> = (0..SLOW).map(|_| Client::join(router.addr, Serializer::MsgPack)).collect();
+    for client in &mut slow {
+        client.subscribe("t.flood");
+    }
+    let before = rss_kib();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = std::thread::spawn({
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    });
     let reader = flood(&router);
     assert_eq!(reader.join().unwrap(), EVENTS);
-    let mut received = 0;
-    while slow.try_recv(Duration::from_millis(500)).is_some() {
-        received += 1;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let grown = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(before);
+    let published = (EVENTS as u64) * 1024 / 1024;
+    eprintln!("published {published} KiB; RSS grew by at most {grown} KiB");
+    assert!(
+        grown < SLOW * 4 * 1024 + 16 * 1024,
+        "RSS grew by {grown} KiB; the bound is {SLOW} x 4 MiB of queues plus slack"
+    );
+    for client in &mut slow {
+        let mut received = 0;
+        while client.try_recv(Duration::from_millis(500)).is_some() {
+            received += 1;
+        }
+        assert!(received < EVENTS, "some events were dropped ({received} of {EVENTS} arrived)");
+        client.subscribe("t.still.here");
     }
-    assert!(received < EVENTS, "some events were dropped ({received} of {EVENTS} arrived)");
-    slow.subscribe("t.still.here");
+    assert!(router.handle.stats().get(Counter::EventsDropped) > 0, "dropped events are counted");
 }
 
 #[test]

@@ -27,7 +27,7 @@ txaio.use_asyncio()
 
 from autobahn.asyncio.component import Component  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import CallResult, PublishOptions, SubscribeOptions  # noqa: E402
+from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, SubscribeOptions  # noqa: E402
 
 # The payload every scenario sends; the js client (js_client.js) uses the same
 # values, so cross-library runs can check what arrived. Binary values are
@@ -191,6 +191,25 @@ async def run_suite(args):
     await expect_error(a.subscribe(lambda: None, bad), err, "subscribe invalid URI")
     await expect_error(a.call(bad), err, "call invalid URI")
     await expect_error(a.publish(bad, options=PublishOptions(acknowledge=True)), err, "publish invalid URI")
+
+    # Call timeout (11.3): the router ends the call with wamp.error.timeout and
+    # sends INTERRUPT to the callee (autobahn announces call canceling), which
+    # cancels the running handler.
+    set_step("rpc: call timeout interrupts the callee")
+    interrupted = asyncio.Queue()
+
+    async def slow():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            interrupted.put_nowait(True)
+            raise
+
+    await b.register(slow, f"com.interop.{p}.slow")
+    await expect_error(
+        a.call(f"com.interop.{p}.slow", options=CallOptions(timeout=300)), "wamp.error.timeout", "call timeout"
+    )
+    await wait_for_items(interrupted, 1, "callee handler canceled by INTERRUPT")
 
     set_step("pubsub: nothing arrived after unsubscribe")
     if not got_b.empty():
