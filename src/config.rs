@@ -342,6 +342,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("closed code block");
+        let c = Config::from_toml_str(&readme[start..end]).expect("README example parses");
+        assert_eq!(c.limits.max_connections, Limits::default().max_connections);
+        assert_eq!(c.limits.for_endpoint(&c.endpoints[1]).max_message_size, 65536);
+    }
+
+    #[test]
     fn rejects_bad_configs() {
         assert!(Config::from_toml_str("realms = []\nendpoints = []").is_err());
         let both = r#"
