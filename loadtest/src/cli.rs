@@ -9,7 +9,8 @@ use switchyard::wamp::codec::Serializer;
 use crate::transport::Target;
 
 /// A WAMP v2 load generator: drives a router with publishers and subscribers (`fanout`) or callers and
-/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use.
+/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use; or drops peers in
+/// the middle of calls (`churn`) and reports whether the router cleaned up, and its memory use.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
@@ -24,6 +25,11 @@ pub enum Scenario {
     Fanout(FanoutArgs),
     /// Callers keep W calls in flight each against callees that echo the arguments back.
     Rpc(RpcArgs),
+    /// Peers vanish mid-call (TCP RST): even cycles drop a new caller while its call is invoked, and the
+    /// callee must get INTERRUPT; odd cycles drop a new callee while invoked, and the caller must get
+    /// `wamp.error.canceled`. Reads the router's RSS from /proc with --router-pid. --threads runs that many
+    /// independent loops; --duration and --grace do not apply.
+    Churn(ChurnArgs),
 }
 
 /// Options every scenario shares.
@@ -93,6 +99,23 @@ pub struct RpcArgs {
     /// Approximate size in bytes of each call's encoded `Arguments` list (echoed back by the callee).
     #[arg(long, default_value = "64")]
     pub payload: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChurnArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Cycles in all, split across the loops (--threads, default 1).
+    #[arg(long, default_value = "10000", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cycles: u64,
+    /// The router's process ID: read its RSS (VmRSS, VmHWM in /proc/PID/status) before the first cycle,
+    /// after 10% of them and 1 s after the last, and its CPU time (/proc/PID/stat).
+    #[arg(long, value_name = "PID")]
+    pub router_pid: Option<u32>,
+    /// Also read the router's RSS this many seconds after the last cycle (e.g. 12, once connections'
+    /// timers have run out).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
 }
 
 impl CommonArgs {

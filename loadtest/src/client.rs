@@ -1,10 +1,10 @@
 //! A minimal blocking WAMP client session on top of a transport: join a realm (HELLO/WELCOME), exchange
-//! messages, wait for a setup reply with a deadline, and run a connection's reader thread that hands every
-//! message to a scenario's [`Handler`].
+//! messages, wait for a reply with a deadline, drop a connection abruptly (TCP RST), and run a connection's
+//! reader thread that hands every message to a scenario's [`Handler`].
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use switchyard::dict;
 use switchyard::wamp::codec::{decode, Serializer};
@@ -33,13 +33,20 @@ impl MessageReader {
 
     /// The next message, waiting at most [`SETUP_TIMEOUT`]; `what` names it in the timeout error.
     pub fn expect(&mut self, what: &str) -> Result<Message, String> {
-        let deadline = Instant::now() + SETUP_TIMEOUT;
+        self.expect_within(SETUP_TIMEOUT, what)
+    }
+
+    /// The next message, waiting at most `timeout` (give or take one [`POLL_INTERVAL`]).
+    ///
+    /// [`POLL_INTERVAL`]: crate::transport::POLL_INTERVAL
+    pub fn expect_within(&mut self, timeout: Duration, what: &str) -> Result<Message, String> {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(message) = self.poll()? {
                 return Ok(message);
             }
             if Instant::now() >= deadline {
-                return Err(format!("no {what} from the router within {} s", SETUP_TIMEOUT.as_secs()));
+                return Err(format!("no {what} from the router within {:.1} s", timeout.as_secs_f64()));
             }
         }
     }
@@ -81,18 +88,32 @@ pub struct Session {
     pub writer: MessageWriter,
 }
 
+/// The roles [`Session::join`] announces: every client role, without advanced features.
+pub fn client_roles() -> Dict {
+    dict! {
+        "publisher" => dict!(),
+        "subscriber" => dict!(),
+        "caller" => dict!(),
+        "callee" => dict!(),
+    }
+}
+
 impl Session {
     /// Connects, joins `realm` with every client role and waits for WELCOME.
     pub fn join(target: &Target, serializer: Serializer, realm: &str) -> Result<Session, String> {
+        Session::join_with_roles(target, serializer, realm, client_roles())
+    }
+
+    /// Connects, joins `realm` announcing `roles` (HELLO's `Details.roles`) and waits for WELCOME.
+    pub fn join_with_roles(
+        target: &Target,
+        serializer: Serializer,
+        realm: &str,
+        roles: Dict,
+    ) -> Result<Session, String> {
         let (frames_in, frames_out) = transport::connect(target, serializer)?;
         let mut reader = MessageReader { frames: frames_in, serializer };
         let writer = MessageWriter { frames: frames_out, serializer };
-        let roles = dict! {
-            "publisher" => dict!(),
-            "subscriber" => dict!(),
-            "caller" => dict!(),
-            "callee" => dict!(),
-        };
         let details = dict! {
             "roles" => roles,
             "agent" => concat!("switchyard-loadtest/", env!("CARGO_PKG_VERSION")),
@@ -109,6 +130,12 @@ impl Session {
     pub fn request(&mut self, request: &Message, reply: &str) -> Result<Message, String> {
         self.writer.send(request)?;
         self.reader.expect(reply)
+    }
+
+    /// Drops the connection abruptly, as a crashed peer would: no GOODBYE, and a TCP RST instead of a FIN
+    /// (a plain close on a Unix socket). The RST goes out when the last clone of the writer is dropped too.
+    pub fn reset(self) -> Result<(), String> {
+        self.writer.frames.reset_on_close()
     }
 }
 

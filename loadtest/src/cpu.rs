@@ -1,5 +1,6 @@
 //! The load generator's own CPU use (getrusage of the whole process, user + system), so a report can show
-//! when the generator rather than the router is the bottleneck.
+//! when the generator rather than the router is the bottleneck; and another process's (the router's) CPU
+//! time from /proc.
 
 use std::time::{Duration, Instant};
 
@@ -64,4 +65,18 @@ fn process_cpu() -> (Duration, Duration) {
             + Duration::from_micros(u64::try_from(tv.tv_usec).unwrap_or(0))
     };
     (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// The user and system CPU time process `pid` has used so far, from `/proc/PID/stat`; `None` when it cannot
+/// be read (no such process, no /proc).
+pub fn process_cpu_of(pid: u32) -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; after it come field 3 (the state)
+    // onwards, so utime (field 14) and stime (15) are at 11 and 12.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&hz| hz > 0)?;
+    let time = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / hz);
+    Some((time(ticks(11)?), time(ticks(12)?)))
 }

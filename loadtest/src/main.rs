@@ -1,7 +1,8 @@
 //! `switchyard-loadtest`: a WAMP v2 load generator. Parses the command line, runs the chosen scenario,
 //! prints a human summary followed by one line of JSON, and exits 0 when the run was clean, 1 when it ran
-//! but found failures or problems (loss, reordering, nothing delivered), and 2 when it could not set up
-//! (the router refused, aborted or is unreachable).
+//! but found failures or problems (loss, reordering, nothing delivered, a churn cycle that did not end as it
+//! must), and 2 when it could not set up (the router refused, aborted or is unreachable, or its /proc entry
+//! cannot be read).
 
 mod cli;
 mod client;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let report = match &cli.scenario {
         Scenario::Fanout(args) => scenarios::fanout::run(args),
         Scenario::Rpc(args) => scenarios::rpc::run(args),
+        Scenario::Churn(args) => scenarios::churn::run(args),
     };
     match report {
         Err(e) => {

@@ -1,5 +1,6 @@
 //! The run's report: the numbers a scenario measured, the problems they show (loss, reordering, missing
-//! answers, no traffic at all), a human summary, and the same numbers as one line of JSON.
+//! answers, no traffic at all, unfinished churn cycles), a human summary, and the same numbers as one line
+//! of JSON.
 
 use std::fmt::Write as _;
 
@@ -42,6 +43,7 @@ pub struct Report {
 pub enum Results {
     Fanout(FanoutResults),
     Rpc(RpcResults),
+    Churn(ChurnResults),
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -104,6 +106,48 @@ pub struct RpcResults {
     pub latency: LatencySummary,
 }
 
+#[derive(Debug, Serialize)]
+pub struct ChurnResults {
+    /// Independent churn loops, each with its own long-lived caller and callee.
+    pub loops: usize,
+    pub cycles: u64,
+    /// Cycles that ended as they must.
+    pub completed_cycles: u64,
+    /// Completed cycles in which a caller vanished mid-call and the callee got INTERRUPT.
+    pub interrupts: u64,
+    /// Completed cycles in which a callee vanished mid-call and the caller got `wamp.error.canceled`.
+    pub canceled_errors: u64,
+    /// Completed cycles per second.
+    pub cycles_per_s: f64,
+    pub router_pid: Option<u32>,
+    /// The router's VmRSS before the first cycle.
+    pub rss_start_kib: Option<u64>,
+    /// The router's VmRSS after the warm-up (`warm_cycles` cycles, about 10%).
+    pub rss_warm_kib: Option<u64>,
+    pub warm_cycles: u64,
+    /// The router's VmRSS 1 s after the last cycle.
+    pub rss_end_kib: Option<u64>,
+    /// `--settle`, if given: when the last RSS reading was taken, in seconds after the last cycle.
+    pub settle_s: Option<f64>,
+    /// The router's VmRSS `settle_s` after the last cycle.
+    pub rss_settled_kib: Option<u64>,
+    /// The router's peak RSS so far (VmHWM), read with the last RSS.
+    pub rss_hwm_kib: Option<u64>,
+    /// (rss_end - rss_warm) per 1000 cycles after the warm-up.
+    pub growth_kib_per_1000_cycles: Option<f64>,
+    /// (rss_settled - rss_warm) per 1000 cycles after the warm-up.
+    pub settled_growth_kib_per_1000_cycles: Option<f64>,
+    /// The router's CPU time during the cycles.
+    pub router_cpu: Option<RouterCpu>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouterCpu {
+    pub user_s: f64,
+    pub system_s: f64,
+    pub percent_of_one_core: f64,
+}
+
 impl Report {
     pub fn new(
         common: &CommonArgs,
@@ -116,12 +160,14 @@ impl Report {
         let problems = match &results {
             Results::Fanout(r) => fanout_problems(r, common.grace.as_secs_f64()),
             Results::Rpc(r) => rpc_problems(r, common.grace.as_secs_f64()),
+            Results::Churn(r) => churn_problems(r),
         };
         let (failures, failure_count) = control.failures();
         Report {
             scenario: match results {
                 Results::Fanout(_) => "fanout",
                 Results::Rpc(_) => "rpc",
+                Results::Churn(_) => "churn",
             },
             url: common.url.url.clone(),
             transport: common.url.transport_name(),
@@ -206,6 +252,7 @@ impl Report {
                 );
                 write_latency(&mut out, "round-trip latency", &r.latency);
             }
+            Results::Churn(r) => write_churn(&mut out, r),
         }
         let cpu = &self.loadtest_cpu;
         let _ = writeln!(
@@ -214,7 +261,11 @@ impl Report {
             cpu.user_s, cpu.system_s, cpu.wall_s, cpu.percent_of_one_core, cpu.cores
         );
         if self.ok {
-            let _ = writeln!(out, "OK: no failures, no loss, no reordering");
+            let verdict = match self.results {
+                Results::Churn(_) => "every cycle ended with INTERRUPT or wamp.error.canceled",
+                _ => "no failures, no loss, no reordering",
+            };
+            let _ = writeln!(out, "OK: {verdict}");
         } else {
             let _ = writeln!(out, "!!! FAILED");
             for failure in &self.failures {
@@ -243,6 +294,48 @@ fn write_latency(out: &mut String, what: &str, l: &LatencySummary) {
         "  {what} µs: p50 {}  p99 {}  p99.9 {}  max {}  mean {:.1}  ({} samples)",
         l.p50_us, l.p99_us, l.p999_us, l.max_us, l.mean_us, l.samples
     );
+}
+
+fn write_churn(out: &mut String, r: &ChurnResults) {
+    let _ = writeln!(
+        out,
+        "  cycles      {:>12}  {:>12.1}/s  of {} in {} loops ({} callers dropped -> INTERRUPT, {} callees \
+         dropped -> wamp.error.canceled)",
+        r.completed_cycles, r.cycles_per_s, r.cycles, r.loops, r.interrupts, r.canceled_errors
+    );
+    let Some(pid) = r.router_pid else {
+        return;
+    };
+    let kib = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    let _ = write!(
+        out,
+        "  router {pid} RSS KiB: start {}, warm {} (after {} cycles), end {} (1 s after)",
+        kib(r.rss_start_kib),
+        kib(r.rss_warm_kib),
+        r.warm_cycles,
+        kib(r.rss_end_kib)
+    );
+    if let Some(settle) = r.settle_s {
+        let _ = write!(out, ", settled {} ({settle} s after)", kib(r.rss_settled_kib));
+    }
+    let _ = writeln!(out, "; peak (VmHWM) {}", kib(r.rss_hwm_kib));
+    let growth = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:+.2}"));
+    let _ = write!(
+        out,
+        "  RSS growth after warm-up, KiB per 1000 cycles: {} at the end",
+        growth(r.growth_kib_per_1000_cycles)
+    );
+    if r.settle_s.is_some() {
+        let _ = write!(out, ", {} settled", growth(r.settled_growth_kib_per_1000_cycles));
+    }
+    let _ = writeln!(out);
+    if let Some(cpu) = &r.router_cpu {
+        let _ = writeln!(
+            out,
+            "  router CPU {:.2} s user + {:.2} s system during the cycles = {:.1}% of one core",
+            cpu.user_s, cpu.system_s, cpu.percent_of_one_core
+        );
+    }
 }
 
 fn fanout_problems(r: &FanoutResults, grace_s: f64) -> Vec<String> {
@@ -289,6 +382,20 @@ fn rpc_problems(r: &RpcResults, grace_s: f64) -> Vec<String> {
     if r.invocations > r.calls {
         problems
             .push(format!("DUPLICATES: the callees saw {} invocations for {} calls", r.invocations, r.calls));
+    }
+    problems
+}
+
+fn churn_problems(r: &ChurnResults) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r.completed_cycles < r.cycles {
+        problems.push(format!("only {} of {} cycles completed", r.completed_cycles, r.cycles));
+    }
+    if let Some(pid) = r.router_pid {
+        let last = if r.settle_s.is_some() { r.rss_settled_kib } else { r.rss_end_kib };
+        if last.is_none() {
+            problems.push(format!("the router (pid {pid}) was gone after the cycles"));
+        }
     }
     problems
 }

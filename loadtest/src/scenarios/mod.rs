@@ -1,6 +1,7 @@
 //! What the scenarios share: the stamped payload every request carries (`[sender, seq, sent_ns, padding]`)
 //! and the measured phase (start every sender thread at a barrier, send for the configured duration, stop).
 
+pub mod churn;
 pub mod fanout;
 pub mod rpc;
 

@@ -8,6 +8,7 @@ mod websocket;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -155,6 +156,31 @@ impl Stream {
         }
     }
 
+    /// Makes the socket's eventual close send a TCP RST instead of a FIN (SO_LINGER with a zero timeout).
+    /// A Unix socket has no such thing and is left as it is.
+    fn set_linger_zero(&self) -> io::Result<()> {
+        let Stream::Tcp(s) = self else {
+            return Ok(());
+        };
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+        // SAFETY: a valid socket descriptor, and a pointer to a live `linger` with its exact size.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                len,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     fn shutdown(&self) {
         // The peer may already be gone; there is nothing more to do about that.
         let _ = match self {
@@ -233,6 +259,16 @@ impl FrameWriter {
             FrameWriter::Raw(w) => w.shutdown(),
             FrameWriter::Ws(w) => w.shutdown(),
         }
+    }
+
+    /// Makes the connection end with a TCP RST, rather than a FIN, once its last handle (reader, writer and
+    /// every clone of the writer) is dropped. No effect on a Unix socket.
+    pub fn reset_on_close(&self) -> Result<(), String> {
+        let stream = match self {
+            FrameWriter::Raw(w) => w.closer(),
+            FrameWriter::Ws(w) => w.closer(),
+        };
+        stream.set_linger_zero().map_err(|e| format!("cannot set SO_LINGER: {e}"))
     }
 }
 

@@ -160,4 +160,8 @@ impl Writer {
     pub fn shutdown(&self) {
         self.closer.shutdown();
     }
+
+    pub(super) fn closer(&self) -> &Stream {
+        &self.closer
+    }
 }
