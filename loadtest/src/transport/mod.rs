@@ -8,7 +8,6 @@ mod websocket;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -162,23 +161,7 @@ impl Stream {
         let Stream::Tcp(s) = self else {
             return Ok(());
         };
-        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-        let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
-        // SAFETY: a valid socket descriptor, and a pointer to a live `linger` with its exact size.
-        let rc = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&raw const linger).cast(),
-                len,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        socket2::SockRef::from(s).set_linger(Some(Duration::ZERO))
     }
 
     fn shutdown(&self) {
