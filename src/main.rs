@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use switchyard::{Config, RouterHandle};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -27,6 +27,9 @@ struct Args {
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
 }
+
+/// File descriptors kept for listeners, the shards' io_uring rings and cross-shard channels, and logs.
+const RESERVED_FDS: usize = 256;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -62,6 +65,23 @@ fn main() -> ExitCode {
             error!("cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
+    }
+
+    // One file descriptor per connection: take every descriptor the hard limit allows, and refuse
+    // connections (RawSocket error 4, HTTP 503) before accept(2) would run out of descriptors.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let usable = usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(RESERVED_FDS).max(1);
+            if usable < config.limits.max_connections {
+                info!(
+                    open_file_limit = limit,
+                    max_connections = usable,
+                    "max_connections capped by the open-file limit"
+                );
+                config.limits.max_connections = usable;
+            }
+        }
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
 
     let router = match RouterHandle::start(config) {
