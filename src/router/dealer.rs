@@ -261,7 +261,7 @@ impl ShardRouter {
         self.route_reply(pending.caller_shard, reply, out);
     }
 
-    fn route_reply(&mut self, caller_shard: usize, reply: CallReply, out: &mut Outbox) {
+    pub(super) fn route_reply(&mut self, caller_shard: usize, reply: CallReply, out: &mut Outbox) {
         if caller_shard == self.shard {
             self.deliver_reply(reply, out);
         } else {
@@ -304,62 +304,6 @@ impl ShardRouter {
         if let Err(len) = self.send_within_limit(conn, &message, out) {
             let text = format!("the answer ({len} bytes) is larger than this session accepts");
             self.error(conn, code::CALL, reply.request, uris::PAYLOAD_SIZE_EXCEEDED, &text, out);
-        }
-    }
-
-    /// Ends every call whose deadline is past `now`: the caller gets `wamp.error.timeout` (11.3), the
-    /// callee's shard forgets the invocation and interrupts the callee if it understands INTERRUPT.
-    pub fn expire_calls(&mut self, now: Instant, out: &mut Outbox) {
-        while let Some(&(deadline, conn, request)) = self.call_deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.call_deadlines.pop_first();
-            let Some(session) = self.session_mut(conn) else {
-                continue;
-            };
-            let caller = session.id;
-            let Some(pending) = session.calls.remove(&request) else {
-                continue;
-            };
-            self.registry.stats.bump(Counter::CallTimeouts);
-            let text = "the call timed out before the callee answered";
-            self.error(conn, code::CALL, request, uris::TIMEOUT, text, out);
-            if pending.callee_shard == self.shard {
-                self.abandon_invocation(pending.callee, caller, request, out);
-            } else {
-                let message = PeerMessage::CallAbandoned { callee: pending.callee, caller, request };
-                out.peer(pending.callee_shard, message);
-            }
-        }
-    }
-
-    /// The earliest call deadline on this shard, if any call has one.
-    pub fn next_call_deadline(&self) -> Option<Instant> {
-        self.call_deadlines.first().map(|(deadline, _, _)| *deadline)
-    }
-
-    /// The dealer gave up on a call: forget its invocation and send the callee INTERRUPT (mode
-    /// `killnowait`) if it announced call canceling; otherwise its late answer is discarded.
-    pub(super) fn abandon_invocation(&mut self, callee: Id, caller: Id, request: Id, out: &mut Outbox) {
-        let Some(conn) = self.sessions.get(&callee).copied() else {
-            return;
-        };
-        let Some(session) = self.session_mut(conn) else {
-            return;
-        };
-        let found = session
-            .invocations
-            .iter()
-            .find(|(_, p)| p.caller == caller && p.caller_request == request)
-            .map(|(id, _)| *id);
-        let Some(invocation) = found else {
-            return;
-        };
-        session.invocations.remove(&invocation);
-        if session.accepts_interrupt {
-            let options = dict! { "mode" => "killnowait", "reason" => uris::TIMEOUT };
-            self.send(conn, &Message::Interrupt { request: invocation, options }, out);
         }
     }
 

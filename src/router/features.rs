@@ -13,6 +13,7 @@ pub fn router_roles() -> Dict {
     let dealer = dict! {
         "caller_identification" => true,
         "call_timeout" => true,
+        "call_canceling" => true,
     };
     dict! {
         "broker" => dict! { "features" => broker },

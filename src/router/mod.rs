@@ -4,6 +4,7 @@
 //! a socket, so every routing rule is testable with plain byte vectors.
 
 mod broker;
+mod cancel;
 mod dealer;
 mod effects;
 mod features;

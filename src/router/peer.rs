@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::wamp::{Dict, Id, Payload};
 
+use super::cancel::CancelMode;
 use super::registry::RealmId;
 
 #[derive(Debug)]
@@ -23,8 +24,8 @@ pub enum PeerMessage {
     Reply(Box<CallReply>),
     /// A caller left: forget the invocations it has pending with this callee.
     CallerGone { callee: Id, caller: Id },
-    /// The dealer gave up on one call (timeout): forget its invocation and interrupt the callee.
-    CallAbandoned { callee: Id, caller: Id, request: Id },
+    /// A call is being canceled (CANCEL or timeout): forget or interrupt its invocation, as `mode` says.
+    CancelInvocation { callee: Id, caller: Id, request: Id, mode: CancelMode, reason: String },
 }
 
 /// One publication, as every shard needs it to build its EVENTs.

@@ -156,6 +156,7 @@ impl ShardRouter {
             Message::Unregister { request, registration } => {
                 self.on_unregister(conn, request, registration, out)
             }
+            Message::Cancel { request, options } => self.on_cancel(conn, request, options, out),
             Message::Yield { request, payload, .. } => self.on_yield(conn, request, payload, out),
             Message::Error { request_type: code::INVOCATION, request, details, error, payload } => {
                 self.on_invocation_error(conn, request, details, error, payload, out)
@@ -334,8 +335,8 @@ impl ShardRouter {
             PeerMessage::Call(call) => self.invoke(*call, out),
             PeerMessage::Reply(reply) => self.deliver_reply(*reply, out),
             PeerMessage::CallerGone { callee, caller } => self.caller_gone(callee, caller, out),
-            PeerMessage::CallAbandoned { callee, caller, request } => {
-                self.abandon_invocation(callee, caller, request, out)
+            PeerMessage::CancelInvocation { callee, caller, request, mode, reason } => {
+                self.cancel_invocation(callee, caller, request, mode, &reason, out)
             }
         }
     }

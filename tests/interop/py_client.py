@@ -211,6 +211,18 @@ async def run_suite(args):
     )
     await wait_for_items(interrupted, 1, "callee handler canceled by INTERRUPT")
 
+    # Call canceling (11.4): canceling the call's future sends CANCEL; the
+    # callee's handler is interrupted.
+    set_step("rpc: cancel interrupts the callee")
+    pending = asyncio.ensure_future(a.call(f"com.interop.{p}.slow"))
+    await asyncio.sleep(0.3)
+    pending.cancel()
+    try:
+        await pending
+    except (asyncio.CancelledError, ApplicationError):
+        pass
+    await wait_for_items(interrupted, 1, "callee handler canceled by CANCEL")
+
     set_step("pubsub: nothing arrived after unsubscribe")
     if not got_b.empty():
         raise Failure(f"unexpected event after unsubscribe: {got_b.get_nowait()!r}")

@@ -1,6 +1,7 @@
 //! Sans-I/O tests of the routing layer: two `ShardRouter`s wired together by hand, driven with encoded
 //! frames; every effect is inspected, no sockets involved.
 
+mod cancel;
 mod limits;
 
 use std::sync::Arc;
@@ -286,6 +287,9 @@ mod properties {
                 procedure,
                 payload: args("y"),
             }),
+            (id.clone(), prop::sample::select(&["skip", "kill", "killnowait"][..])).prop_map(
+                |(request, mode)| { Message::Cancel { request, options: crate::dict! { "mode" => mode } } }
+            ),
             id.clone().prop_map(|request| Message::Yield {
                 request,
                 options: Dict::new(),
