@@ -6,7 +6,8 @@
 pub enum UriCheck {
     /// Components are `[0-9a-z_]+` (lower-case letters, digits, underscore).
     Strict,
-    /// Components are any non-empty strings without whitespace, `.` or `#`.
+    /// Components are any non-empty strings without whitespace, `.` or `#` (nor control characters:
+    /// a URI starting with U+0000 would read as binary data in JSON, section 15.4).
     #[default]
     Loose,
 }
@@ -32,7 +33,7 @@ fn check_components(uri: &str, check: UriCheck, allow_empty: bool) -> bool {
         }
         match check {
             UriCheck::Strict => c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-            UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch == '#'),
+            UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == '#'),
         }
     })
 }
@@ -51,6 +52,7 @@ mod tests {
         assert!(!is_valid("com.#.topic", UriCheck::Loose));
         assert!(!is_valid("", UriCheck::Loose));
         assert!(!is_valid(".com", UriCheck::Loose));
+        assert!(!is_valid("com.\u{0}x", UriCheck::Loose), "control characters");
         assert!(is_valid_pattern("com..topic", UriCheck::Strict));
         assert!(!is_valid_pattern("com..Topic", UriCheck::Strict));
     }

@@ -283,9 +283,13 @@ pub fn validate(message: &Message) -> Result<(), String> {
         Message::Abort { details, .. } => check("ABORT.Details", details, &[ABORT_DETAILS]),
         Message::Challenge { .. } | Message::Authenticate { .. } => Ok(()),
         Message::Goodbye { details, .. } => check("GOODBYE.Details", details, &[GOODBYE_DETAILS]),
-        Message::Error { request_type, details, payload, .. } => {
+        Message::Error { request_type, details, error, payload, .. } => {
             if !ERROR_REQUEST_TYPES.contains(request_type) {
                 return Err(format!("ERROR.REQUEST.Type {request_type} is not a request that can fail"));
+            }
+            // The router forwards it to the caller, possibly in another serializer.
+            if !super::uri::is_valid(error, super::uri::UriCheck::Loose) {
+                return Err(format!("ERROR.Error {error:?} is not a valid URI"));
             }
             check_with_payload("ERROR.Details", details, &[ERROR_DETAILS, FORWARD_FOR, PASSTHRU], payload)
         }
@@ -427,6 +431,14 @@ mod tests {
             payload: Payload::empty(),
         };
         assert!(validate(&call).unwrap_err().contains("CALL.Options.timeout"));
+        let error = Message::Error {
+            request_type: 68,
+            request: 1,
+            details: dict! {},
+            error: "\u{0}x".into(),
+            payload: Payload::empty(),
+        };
+        assert!(validate(&error).unwrap_err().contains("ERROR.Error"), "a URI the JSON peer would read as binary");
         assert!(validate(&Message::Unsubscribed {
             request: 1,
             details: Some(dict! { "subscription" => "x" })

@@ -15,6 +15,11 @@ pub const MAX_HEADER_LEN: usize = 10;
 /// The largest payload of a control frame (close, ping, pong).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The most buffer capacity reserved ahead for a frame whose header is in (the default message size
+/// limit). A larger frame (under a larger `max_message_size`) grows the buffer as its bytes arrive: a
+/// header alone must not make the router reserve, or abort failing to reserve, what its length claims.
+const MAX_RESERVE: usize = 16 << 20;
+
 /// Frame opcodes (RFC 6455 section 5.2). Other values are reserved and fail the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -143,9 +148,9 @@ impl FrameDecoder {
             let Some(h) = self.parse_header(buf)? else {
                 return Ok(None);
             };
-            let frame_len = h.header_len + h.payload_len;
+            let frame_len = h.header_len.saturating_add(h.payload_len);
             if buf.len() < frame_len {
-                buf.reserve(frame_len - buf.len());
+                buf.reserve((frame_len - buf.len()).min(MAX_RESERVE));
                 return Ok(None);
             }
             buf.advance(h.header_len);
@@ -505,6 +510,18 @@ mod tests {
         assert_eq!(decoder().decode(&mut buf).unwrap(), None);
         assert!(buf.capacity() >= wire.len());
         assert_eq!(buf.len(), 100);
+    }
+
+    #[test]
+    fn reservation_is_bounded_whatever_the_length_claims() {
+        // With no practical limit configured, a header claiming 2^62 bytes used to make the decoder
+        // reserve them: the allocation failed and the process aborted.
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        header.extend_from_slice(&KEY);
+        let mut buf = BytesMut::from(&header[..]);
+        assert_eq!(FrameDecoder::new(usize::MAX).decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= header.len() + MAX_RESERVE);
     }
 
     #[test]
