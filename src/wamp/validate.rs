@@ -438,7 +438,10 @@ mod tests {
             error: "\u{0}x".into(),
             payload: Payload::empty(),
         };
-        assert!(validate(&error).unwrap_err().contains("ERROR.Error"), "a URI the JSON peer would read as binary");
+        assert!(
+            validate(&error).unwrap_err().contains("ERROR.Error"),
+            "a URI the JSON peer would read as binary"
+        );
         assert!(validate(&Message::Unsubscribed {
             request: 1,
             details: Some(dict! { "subscription" => "x" })
