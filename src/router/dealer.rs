@@ -132,6 +132,12 @@ impl ShardRouter {
             let text = format!("{procedure:?} is not a valid procedure URI");
             return self.error(conn, code::CALL, request, uris::INVALID_URI, &text, out);
         }
+        if session.calls.contains_key(&request) {
+            // Request IDs are sequential in the session scope (2.1.2): a reused one is a violation, and
+            // would otherwise let a caller slip past `max_pending_calls`.
+            let text = format!("CALL request {request} is already pending");
+            return self.protocol_violation(conn, &text, out);
+        }
         if session.calls.len() >= limits.max_pending_calls {
             self.registry.stats.bump(Counter::PendingCallLimit);
             let max = limits.max_pending_calls;
@@ -170,9 +176,7 @@ impl ShardRouter {
         }
         if let Some(session) = self.session_mut(conn) {
             let pending = PendingCall { callee: entry.callee, callee_shard: entry.shard, deadline };
-            if let Some(PendingCall { deadline: Some(old), .. }) = session.calls.insert(request, pending) {
-                self.call_deadlines.remove(&(old, conn, request));
-            }
+            session.calls.insert(request, pending);
         }
         if entry.shard == self.shard {
             self.invoke(call, out);

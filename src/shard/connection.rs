@@ -125,13 +125,11 @@ pub async fn serve<S>(
     // The idle watcher: the reader only stamps the time of each read that brought bytes; the watcher
     // sleeps until the next ping or idle deadline and looks at that stamp.
     let last_inbound = Rc::new(Cell::new(Instant::now()));
-    let idle = Rc::new(Signal::default());
     let watch = IdleWatch::new(limits);
     if let Some(watch) = watch {
         let run = watch.run(
             last_inbound.clone(),
             outbound.clone(),
-            idle.clone(),
             framing,
             core.shard,
             conn,
@@ -141,8 +139,8 @@ pub async fn serve<S>(
         glommio::spawn_local(async move { futures_lite::future::or(ended.wait(), run).await }).detach();
     }
     // Ends a wait of the reader when the connection must end without it: the writer stopped (peer gone,
-    // overflow) or the watcher found the peer idle.
-    let interrupted = || futures_lite::future::or(outbound.finished.wait(), idle.wait());
+    // overflow), or the connection was closed from elsewhere (the idle watcher, a timer, another shard).
+    let interrupted = || futures_lite::future::or(outbound.finished.wait(), outbound.closed.wait());
 
     let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
     let mut chunk = READ_CHUNK_MIN;
@@ -260,13 +258,12 @@ impl IdleWatch {
 
     /// Runs for the life of the connection (until the reader sets `ended`). Pings once `ping` passed without
     /// inbound bytes (and again every `ping` while it stays quiet); once `idle` passed without any (a pong
-    /// counts), closes the transport (WebSocket close 1001; RawSocket has none), counts it and sets `idle`.
+    /// counts), closes the transport (WebSocket close 1001; RawSocket has none), counts it and closes the outbound queue (which wakes the reader).
     #[allow(clippy::too_many_arguments)]
     async fn run(
         self,
         last_inbound: Rc<Cell<Instant>>,
         outbound: Rc<Outbound>,
-        idle: Rc<Signal>,
         framing: Framing,
         shard: usize,
         conn: ConnId,
@@ -278,7 +275,7 @@ impl IdleWatch {
             let last = last_inbound.get();
             if let Some(limit) = self.idle {
                 if now.saturating_duration_since(last) >= limit {
-                    return self.timed_out(&outbound, &idle, framing, shard, conn, &registry.stats);
+                    return self.timed_out(&outbound, framing, shard, conn, &registry.stats);
                 }
             }
             let mut next = self.idle.map(|limit| last + limit);
@@ -299,15 +296,7 @@ impl IdleWatch {
         }
     }
 
-    fn timed_out(
-        &self,
-        outbound: &Outbound,
-        idle: &Signal,
-        framing: Framing,
-        shard: usize,
-        conn: ConnId,
-        stats: &Stats,
-    ) {
+    fn timed_out(&self, outbound: &Outbound, framing: Framing, shard: usize, conn: ConnId, stats: &Stats) {
         debug!(shard, conn, idle_timeout = ?self.idle, "no inbound traffic within the idle timeout; closing");
         stats.bump(Counter::IdleTimeouts);
         // Like `fail_transport`, but a queue too full for the close frame does not count as a slow consumer.
@@ -317,6 +306,5 @@ impl IdleWatch {
             outbound.try_push(OutFrame::Raw(close.freeze()));
         }
         outbound.close();
-        idle.set();
     }
 }

@@ -49,6 +49,9 @@ pub struct Outbound {
     overflowed: Cell<bool>,
     /// Set once the writer stopped (all flushed after close, the peer is gone, or overflow).
     pub finished: Signal,
+    /// Set once nothing more will be queued: wakes a reader waiting on a peer that sends nothing, when the
+    /// close came from elsewhere (a timer, another shard).
+    pub closed: Signal,
     /// Tells the writer to stop at once, even in the middle of a write to a peer that does not read (the
     /// writer ends on its own: cancelling a glommio task blocked on I/O or a timer leaks the task).
     stop: Signal,
@@ -68,6 +71,7 @@ impl Outbound {
             dropped_events: Cell::new(0),
             overflowed: Cell::new(false),
             finished: Signal::default(),
+            closed: Signal::default(),
             stop: Signal::default(),
             written: Notify::default(),
             registry,
@@ -76,6 +80,9 @@ impl Outbound {
 
     /// Queues a message the peer must get; a full queue drops the connection.
     pub fn push(&self, frame: OutFrame) {
+        if self.is_closed() {
+            return; // the last frame (a close frame) is already queued
+        }
         if self.fits(frame.len()) {
             self.enqueue(frame);
         } else {
@@ -85,6 +92,9 @@ impl Outbound {
 
     /// Queues an EVENT; a full queue drops the event or the connection, as the policy says.
     pub fn push_event(&self, frame: Bytes) {
+        if self.is_closed() {
+            return;
+        }
         if self.fits(frame.len()) {
             self.enqueue(OutFrame::Message(frame));
         } else if self.policy == SlowConsumerPolicy::DropEvents {
@@ -138,6 +148,7 @@ impl Outbound {
     /// No more messages: the writer flushes what is queued, then stops.
     pub fn close(&self) {
         self.queue.close();
+        self.closed.set();
     }
 
     pub fn is_closed(&self) -> bool {

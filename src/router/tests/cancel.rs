@@ -180,3 +180,18 @@ fn a_leaving_caller_interrupts_callees_that_understand_it() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_reused_pending_call_request_id_is_a_protocol_violation() {
+    let (mut mesh, callee, caller, _) = pending_call(true);
+    call(&mut mesh, 1, caller, 5, Dict::new(), args("again"));
+    match mesh.take(1, caller).as_slice() {
+        [Message::Abort { reason, .. }] => assert_eq!(reason, uris::PROTOCOL_VIOLATION),
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert_eq!(mesh.closed, vec![(1, caller)]);
+    assert!(
+        mesh.shards[0].session_of(callee).unwrap().invocations.is_empty(),
+        "the caller's call is gone too"
+    );
+}
