@@ -190,13 +190,6 @@ fn a_payload_nested_past_the_limit_is_refused_and_only_its_session_ends() {
     assert_eq!(subscriber.expect_event().1, vec![Value::from("still here")]);
 }
 
-/// Resident set size of this process (router and test clients), in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
-}
-
 /// 10 000 cycles of a peer vanishing mid-call: even cycles a caller resets while its call is at the
 /// callee, odd cycles a callee resets while a call waits for it. Every cycle must end with the survivor
 /// told (INTERRUPT or `wamp.error.canceled`), and memory must not grow with the cycles.

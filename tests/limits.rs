@@ -66,13 +66,6 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_others_get_everything() {
     assert_eq!(router.handle.stats().get(Counter::SlowConsumersDisconnected), 1);
 }
 
-/// Resident set size of this process (router and test clients), in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
-}
-
 /// Three subscribers stop reading while 40 MiB of events are published: each costs the router at most its
 /// 4 MiB outbound bound, so the process grows by far less than what was published.
 #[test]

@@ -9,24 +9,9 @@
 
 use bytes::{Bytes, BytesMut};
 use switchyard::wamp::codec::{self, DecodeError, Serializer, MAX_DEPTH};
-use switchyard::wamp::{validate, Dict, Message, Payload, Value};
+use switchyard::wamp::{validate, Dict, Message, Value};
 
 use crate::same;
-
-/// The payload of a message that has one.
-pub fn payload_of(message: &Message) -> Option<&Payload> {
-    match message {
-        Message::Abort { payload, .. }
-        | Message::Error { payload, .. }
-        | Message::Publish { payload, .. }
-        | Message::Event { payload, .. }
-        | Message::Call { payload, .. }
-        | Message::Result { payload, .. }
-        | Message::Invocation { payload, .. }
-        | Message::Yield { payload, .. } => Some(payload),
-        _ => None,
-    }
-}
 
 /// A value as it comes back from a trip through JSON: strings starting with U+0000 (which JSON cannot
 /// hold as strings, section 15.4) became binary, non-finite floats (which JSON cannot express) null.
@@ -108,7 +93,7 @@ fn check_message(format: Serializer, message: &Message) {
     assert!(same(&again, message), "{format:?}: {message:?} re-encoded decodes to {again:?}");
     assert_eq!(codec::encode_to_bytes(&again, format), bytes, "{format:?}: encoding is not stable");
 
-    if let Some(payload) = payload_of(message) {
+    if let Some(payload) = message.payload() {
         let values = payload.to_values();
         let transparent = payload.transparent();
         for to in Serializer::ALL {

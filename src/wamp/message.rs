@@ -218,6 +218,21 @@ impl Message {
         }
     }
 
+    /// The payload the message carries, if its type has one.
+    pub fn payload(&self) -> Option<&Payload> {
+        match self {
+            Message::Abort { payload, .. }
+            | Message::Error { payload, .. }
+            | Message::Publish { payload, .. }
+            | Message::Event { payload, .. }
+            | Message::Call { payload, .. }
+            | Message::Result { payload, .. }
+            | Message::Invocation { payload, .. }
+            | Message::Yield { payload, .. } => Some(payload),
+            _ => None,
+        }
+    }
+
     /// The message type's name, for logs and error texts.
     pub fn name(&self) -> &'static str {
         code_name(self.code())

@@ -183,20 +183,20 @@ pub fn decode_with_depth(format: Serializer, frame: Bytes, max_depth: usize) -> 
 /// left out — the message goes without `Arguments`/`ArgumentsKw`. Use [`try_encode`] or transcode first
 /// to detect that case.
 pub fn encode(message: &Message, format: Serializer, out: &mut BytesMut) {
-    let payload = schema::payload_of(message).and_then(|p| p.transcode(format).ok());
+    let payload = message.payload().and_then(|p| p.transcode(format).ok());
     schema::encode_message(message, payload.as_ref(), format, out);
 }
 
 /// Like [`encode`], but fails instead of leaving out a payload that cannot be transcoded.
 pub fn try_encode(message: &Message, format: Serializer, out: &mut BytesMut) -> Result<(), DecodeError> {
-    let payload = schema::payload_of(message).map(|p| p.transcode(format)).transpose()?;
+    let payload = message.payload().map(|p| p.transcode(format)).transpose()?;
     schema::encode_message(message, payload.as_ref(), format, out);
     Ok(())
 }
 
 /// [`encode`] into a fresh buffer.
 pub fn encode_to_bytes(message: &Message, format: Serializer) -> Bytes {
-    let hint = schema::payload_of(message).map_or(0, Payload::len);
+    let hint = message.payload().map_or(0, Payload::len);
     let mut out = BytesMut::with_capacity(96 + hint + hint / 3);
     encode(message, format, &mut out);
     out.freeze()

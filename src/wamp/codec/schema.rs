@@ -260,21 +260,6 @@ impl<W: Walker> Elements<'_, '_, W> {
     }
 }
 
-/// The payload a message carries, if its type has one.
-pub(super) fn payload_of(message: &Message) -> Option<&Payload> {
-    match message {
-        Message::Abort { payload, .. }
-        | Message::Error { payload, .. }
-        | Message::Publish { payload, .. }
-        | Message::Event { payload, .. }
-        | Message::Call { payload, .. }
-        | Message::Result { payload, .. }
-        | Message::Invocation { payload, .. }
-        | Message::Yield { payload, .. } => Some(payload),
-        _ => None,
-    }
-}
-
 /// One element of a message to encode.
 pub(super) enum Elem<'a> {
     UInt(u64),

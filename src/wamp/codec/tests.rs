@@ -174,7 +174,7 @@ type ParsedPayload = (Option<Vec<Value>>, Option<Dict>, Option<Value>);
 /// The message with its payload parsed, for comparisons across formats.
 fn normalized(message: &Message) -> (Message, Option<ParsedPayload>) {
     let mut m = message.clone();
-    let payload = schema::payload_of(message).map(|p| {
+    let payload = message.payload().map(|p| {
         let transparent = p.transparent().unwrap();
         let (args, kwargs) = if transparent.is_some() { (None, None) } else { p.to_values().unwrap() };
         // Absent args before kwargs are encoded as `[]`.
@@ -226,7 +226,7 @@ fn every_message_round_trips_in_every_format() {
             let bytes = encode_to_bytes(&message, format);
             let decoded =
                 decode(format, bytes.clone()).unwrap_or_else(|e| panic!("{format:?} {message:?}: {e}"));
-            if matches!(schema::payload_of(&message), Some(p) if p.args.is_none() && p.kwargs.is_some()) {
+            if matches!(message.payload(), Some(p) if p.args.is_none() && p.kwargs.is_some()) {
                 assert_eq!(normalized(&decoded), normalized(&message));
             } else {
                 assert_eq!(decoded, message, "{format:?}");
@@ -560,7 +560,7 @@ fn random_and_mutated_input_never_panics() {
             let _ = validate::validate(&message);
             for to in Serializer::ALL {
                 let out = encode_to_bytes(&message, to);
-                if let Some(payload) = schema::payload_of(&message) {
+                if let Some(payload) = message.payload() {
                     if to == format {
                         // Whatever was accepted encodes to something that decodes again.
                         decode(to, out).unwrap_or_else(|e| panic!("{format:?} {frame:?}: {e}"));
