@@ -4,6 +4,7 @@
 //! (sessions, broker, dealer), [`transport`] the WebSocket and RawSocket framing, [`shard`] the glommio
 //! executors that own listeners, sessions and their shard of the routing state.
 
+pub mod auth;
 pub mod config;
 pub mod router;
 pub mod shard;

@@ -107,7 +107,7 @@ impl Harness {
     }
 
     fn open(&mut self, shard: usize, serializer: Serializer, limits: ConnLimits) -> usize {
-        let id = self.shards[shard].open(serializer, limits);
+        let id = self.shards[shard].open(serializer, limits, Default::default());
         self.conns.push(Conn { shard, id, serializer, limits, closing: false, gone: false });
         self.conns.len() - 1
     }

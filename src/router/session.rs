@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use ahash::AHashMap;
 
+use crate::auth::TransportInfo;
 use crate::wamp::codec::Serializer;
 use crate::wamp::ids::SessionScopeIds;
 use crate::wamp::Id;
@@ -45,6 +46,8 @@ impl Default for ConnLimits {
 #[derive(Debug)]
 pub struct Conn {
     pub serializer: Serializer,
+    /// What the transport knows about the peer (address, TLS), for authentication.
+    pub transport: TransportInfo,
     pub limits: ConnLimits,
     pub phase: Phase,
     pub session: Option<Session>,

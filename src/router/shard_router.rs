@@ -9,6 +9,7 @@ use ahash::AHashMap;
 use bytes::Bytes;
 use tracing::debug;
 
+use crate::auth::TransportInfo;
 use crate::dict;
 use crate::stats::Counter;
 use crate::wamp::codec::{self, Serializer};
@@ -78,10 +79,11 @@ impl ShardRouter {
     }
 
     /// A transport finished its handshake: a new connection, waiting for HELLO.
-    pub fn open(&mut self, serializer: Serializer, limits: ConnLimits) -> ConnId {
+    pub fn open(&mut self, serializer: Serializer, limits: ConnLimits, transport: TransportInfo) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(conn, Conn { serializer, limits, phase: Phase::AwaitingHello, session: None });
+        let c = Conn { serializer, transport, limits, phase: Phase::AwaitingHello, session: None };
+        self.conns.insert(conn, c);
         conn
     }
 

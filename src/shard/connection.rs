@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::{debug, info};
 
+use crate::auth::TransportInfo;
 use crate::config::{EndpointKind, Limits};
 use crate::router::{ConnId, ConnLimits, Registry};
 use crate::stats::{Counter, Stats};
@@ -45,6 +46,7 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 pub async fn serve<S>(
     core: Rc<ShardCore>,
     mut stream: S,
+    transport: TransportInfo,
     endpoint: Rc<Endpoint>,
     admission: Result<GateGuard, Refusal>,
 ) where
@@ -92,7 +94,7 @@ pub async fn serve<S>(
     let outbound =
         Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer, endpoint.registry.clone()));
     let conn_limits = ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth };
-    let conn = core.open(serializer, conn_limits, outbound.clone());
+    let conn = core.open(serializer, conn_limits, transport, outbound.clone());
     // Set when the connection ends: the helper tasks below watch it and end on their own. (Dropping a
     // glommio task that waits on a timer cancels it but leaks its memory, about 120 bytes each.)
     let ended = Rc::new(Signal::default());

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 use bytes::Bytes;
 
+use crate::auth::TransportInfo;
 use crate::config::Limits;
 use crate::router::{ConnId, ConnLimits, Effect, Outbox, PeerMessage, ShardRouter};
 use crate::wamp::codec::Serializer;
@@ -56,8 +57,14 @@ impl ShardCore {
     }
 
     /// Registers a connection's outbound side with the router; returns its id.
-    pub fn open(&self, serializer: Serializer, limits: ConnLimits, outbound: Rc<Outbound>) -> ConnId {
-        let conn = self.router.borrow_mut().open(serializer, limits);
+    pub fn open(
+        &self,
+        serializer: Serializer,
+        limits: ConnLimits,
+        transport: TransportInfo,
+        outbound: Rc<Outbound>,
+    ) -> ConnId {
+        let conn = self.router.borrow_mut().open(serializer, limits, transport);
         self.conns.borrow_mut().insert(conn, outbound);
         self.live_connections.set(self.live_connections.get() + 1);
         conn

@@ -10,7 +10,7 @@ mod outbound;
 mod queue;
 mod split;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -22,6 +22,7 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use tracing::{info, warn};
 
+use crate::auth::TransportInfo;
 use crate::config::{Config, EndpointKind, Limits};
 use crate::router::{Registry, ShardRouter};
 
@@ -269,8 +270,8 @@ async fn run_shard(context: ShardContext) {
                     let accept = || async {
                         let stream = l.accept().await?;
                         let _ = stream.set_nodelay(true);
-                        let ip = stream.peer_addr().ok().map(|a| a.ip());
-                        Ok((stream, ip))
+                        let peer = stream.peer_addr().ok();
+                        Ok((stream, peer))
                     };
                     accept_loop(core, endpoint, accept).await
                 })
@@ -317,7 +318,7 @@ async fn accept_loop<S, F, Fut>(core: Rc<ShardCore>, endpoint: Rc<Endpoint>, acc
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = glommio::Result<(S, Option<IpAddr>), ()>>,
+    Fut: std::future::Future<Output = glommio::Result<(S, Option<SocketAddr>), ()>>,
 {
     loop {
         let accepted = futures_lite::future::or(async { Some(accept().await) }, async {
@@ -327,10 +328,11 @@ where
         .await;
         match accepted {
             None => break,
-            Some(Ok((stream, ip))) => {
-                let admission = endpoint.gate.admit(ip);
-                glommio::spawn_local(connection::serve(core.clone(), stream, endpoint.clone(), admission))
-                    .detach();
+            Some(Ok((stream, peer))) => {
+                let admission = endpoint.gate.admit(peer.map(|a| a.ip()));
+                let transport = TransportInfo { peer, tls: None };
+                let serve = connection::serve(core.clone(), stream, transport, endpoint.clone(), admission);
+                glommio::spawn_local(serve).detach();
             }
             Some(Err(e)) => {
                 warn!(shard = core.shard, error = %e, "accept failed");

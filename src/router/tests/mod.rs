@@ -69,7 +69,7 @@ impl Mesh {
 
     /// Joins a session announcing `roles`, over a transport with `limits`.
     fn join_with(&mut self, shard: usize, roles: Dict, limits: ConnLimits) -> ConnId {
-        let conn = self.shards[shard].open(Serializer::Json, limits);
+        let conn = self.shards[shard].open(Serializer::Json, limits, Default::default());
         let details = dict! { "roles" => roles };
         self.frame(shard, conn, &Message::Hello { realm: "realm1".into(), details });
         assert!(matches!(self.take(shard, conn).as_slice(), [Message::Welcome { .. }]));
