@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::{AuthenticatorConfig, Principal};
+use crate::router::RoleConfig;
 use crate::wamp::uri::UriCheck;
 
 /// The default configuration: what `switchyard` runs with no arguments.
@@ -56,6 +58,15 @@ pub struct RealmConfig {
     /// Per-session limits in this realm.
     #[serde(default)]
     pub limits: SessionLimits,
+    /// Roles and their permissions (authorization). No roles: every session may do everything.
+    #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    /// Static principals: who may authenticate, with which credentials, under which role.
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+    /// A procedure that authenticates sessions dynamically.
+    #[serde(default)]
+    pub authenticator: Option<AuthenticatorConfig>,
 }
 
 /// What one session may hold at a time, per realm. A request past a limit gets ERROR
@@ -237,6 +248,44 @@ impl Default for Config {
     }
 }
 
+impl RealmConfig {
+    /// Checks the realm's roles, principals and authenticator against each other and `realms`.
+    fn check_auth(&self, realms: &[RealmConfig]) -> Result<(), ConfigError> {
+        let invalid = |what: String| Err(ConfigError::Invalid(format!("realm {:?}: {what}", self.name)));
+        for (i, role) in self.roles.iter().enumerate() {
+            if self.roles[..i].iter().any(|r| r.name == role.name) {
+                return invalid(format!("role {:?} is defined twice", role.name));
+            }
+            if role.authorizer.is_some() && !role.permissions.is_empty() {
+                return invalid(format!("role {:?} has both an authorizer and permissions", role.name));
+            }
+        }
+        let auth = crate::auth::RealmAuth::new(
+            &self.name,
+            self.anonymous,
+            &self.principals,
+            self.authenticator.as_ref(),
+        )
+        .map_err(|e| ConfigError::Invalid(format!("realm {:?}: {e}", self.name)))?;
+        if !self.roles.is_empty() {
+            let mut used: Vec<&str> = auth.roles().collect();
+            if self.anonymous {
+                used.push("anonymous");
+            }
+            if let Some(missing) = used.iter().find(|r| !self.roles.iter().any(|role| role.name == **r)) {
+                return invalid(format!("role {missing:?} is used but not defined under [[realms.roles]]"));
+            }
+        }
+        if let Some(authenticator) = &self.authenticator {
+            let on = authenticator.realm.as_deref().unwrap_or(&self.name);
+            if !realms.iter().any(|r| r.name == on) {
+                return invalid(format!("the authenticator's realm {on:?} does not exist"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Parses and checks a TOML configuration.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
@@ -263,6 +312,7 @@ impl Config {
             if self.realms[..i].iter().any(|r| r.name == realm.name) {
                 return Err(ConfigError::Invalid(format!("realm {:?} is defined twice", realm.name)));
             }
+            realm.check_auth(&self.realms)?;
         }
         if self.endpoints.is_empty() {
             return Err(ConfigError::Invalid("at least one endpoint is required".into()));

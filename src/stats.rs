@@ -35,10 +35,14 @@ pub enum Counter {
     PendingCallLimit,
     /// A call ended by the dealer with `wamp.error.timeout`.
     CallTimeouts,
+    /// A join refused by authentication (ABORT `authentication_failed`, `no_auth_method`...).
+    AuthenticationFailures,
+    /// An action denied by authorization (`wamp.error.not_authorized`).
+    NotAuthorized,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 16] = [
         Counter::ConnectionsRefused,
         Counter::ConnectionsRefusedPerIp,
         Counter::HandshakesFailed,
@@ -53,6 +57,8 @@ impl Counter {
         Counter::RegistrationLimit,
         Counter::PendingCallLimit,
         Counter::CallTimeouts,
+        Counter::AuthenticationFailures,
+        Counter::NotAuthorized,
     ];
 
     /// The counter's name in logs.
@@ -72,6 +78,8 @@ impl Counter {
             Counter::RegistrationLimit => "registration_limit",
             Counter::PendingCallLimit => "pending_call_limit",
             Counter::CallTimeouts => "call_timeouts",
+            Counter::AuthenticationFailures => "authentication_failures",
+            Counter::NotAuthorized => "not_authorized",
         }
     }
 }

@@ -5,3 +5,5 @@
 mod transport_info;
 
 pub use transport_info::{TlsInfo, TransportInfo};
+mod stub;
+pub use stub::*;

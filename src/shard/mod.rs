@@ -43,6 +43,8 @@ pub enum StartError {
     Bind { endpoint: String, source: std::io::Error },
     #[error("cannot start shard executors: {0}")]
     Executor(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A listener handed to a shard.
@@ -90,7 +92,7 @@ impl RouterHandle {
             }
         }
 
-        let registry = Arc::new(Registry::new(config.realms.clone()));
+        let registry = Arc::new(Registry::new(config.realms.clone()).map_err(StartError::Config)?);
         let mesh: MeshBuilder<PeerBatch, Full> =
             MeshBuilder::full(shards, config.limits.mesh_channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
