@@ -44,7 +44,7 @@ pub enum StartError {
     #[error("cannot start shard executors: {0}")]
     Executor(String),
     #[error("endpoint {endpoint}: {source}")]
-    Tls { endpoint: String, source: crate::transport::tls::TlsSetupError },
+    Tls { endpoint: String, source: Box<crate::transport::tls::TlsSetupError> },
 }
 
 /// A listener handed to a shard (a TCP one with its endpoint's TLS configuration, if it has one).
@@ -80,13 +80,9 @@ impl RouterHandle {
             let limits = config.limits.for_endpoint(endpoint);
             if let Some(addr) = endpoint.listen {
                 // Certificates and keys are read once, here; every shard shares the endpoint's config.
-                let tls = match &endpoint.tls {
-                    Some(tls) => Some(
-                        crate::transport::tls::server_config(tls)
-                            .map_err(|source| StartError::Tls { endpoint: addr.to_string(), source })?,
-                    ),
-                    None => None,
-                };
+                let tls = endpoint.tls.as_ref().map(crate::transport::tls::server_config).transpose();
+                let tls =
+                    tls.map_err(|e| StartError::Tls { endpoint: addr.to_string(), source: Box::new(e) })?;
                 let (listeners, bound) = listener::bind_tcp(addr, shards, config.limits.listen_backlog)
                     .map_err(|source| StartError::Bind { endpoint: addr.to_string(), source })?;
                 for (shard, l) in listeners.into_iter().enumerate() {
