@@ -119,6 +119,95 @@ pub struct EndpointConfig {
     /// Overrides of the global per-connection limits for this endpoint.
     #[serde(default)]
     pub limits: EndpointLimits,
+    /// TLS for a TCP endpoint (`wss`, RawSocket over TLS); not allowed on a `unix` endpoint.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl EndpointConfig {
+    /// Makes the endpoint's relative file paths (TLS certificate, key, client CA) relative to `dir` (the
+    /// config file's directory). The Unix socket path is left as written.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(tls) = &mut self.tls {
+            for path in [&mut tls.certificate, &mut tls.key].into_iter().chain(tls.client_ca.as_mut()) {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        match (&self.listen, &self.unix) {
+            (Some(_), None) => {}
+            (None, Some(_)) if self.tls.is_some() => {
+                return Err(ConfigError::Invalid("TLS is not supported on a unix endpoint".into()))
+            }
+            (None, Some(_)) if self.kind == EndpointKind::RawSocket => {}
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid("a unix endpoint must be of kind \"rawsocket\"".into()))
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)".into(),
+                ))
+            }
+        }
+        if let Some(tls) = &self.tls {
+            let invalid = |text: &str| Err(ConfigError::Invalid(format!("endpoints.tls: {text}")));
+            match (tls.client_auth(), &tls.client_ca) {
+                (ClientCertificate::None, Some(_)) => {
+                    return invalid("`client_ca` is set but `client_certificate` is \"none\"")
+                }
+                (ClientCertificate::Optional | ClientCertificate::Required, None) => {
+                    return invalid("`client_certificate` \"optional\" or \"required\" needs `client_ca`")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// TLS on an endpoint: the server's certificate chain and private key (PEM files), and optionally a CA
+/// that client certificates are verified against. Relative paths are relative to the config file's
+/// directory (`--config FILE`), or to the working directory for a config that is not read from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate, then any intermediate certificates.
+    pub certificate: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key: PathBuf,
+    /// PEM file with the CA certificate(s) that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Whether clients present a certificate; default "required" with `client_ca`, else "none".
+    #[serde(default)]
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+impl TlsConfig {
+    /// Whether client certificates are asked for, with the default applied.
+    pub fn client_auth(&self) -> ClientCertificate {
+        match (self.client_certificate, &self.client_ca) {
+            (Some(policy), _) => policy,
+            (None, Some(_)) => ClientCertificate::Required,
+            (None, None) => ClientCertificate::None,
+        }
+    }
+}
+
+/// Whether a TLS endpoint asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificate {
+    /// Not asked for.
+    None,
+    /// Asked for; a client without one is accepted, one with a certificate that does not verify is not.
+    Optional,
+    /// A client without a certificate that verifies against `client_ca` fails the TLS handshake.
+    Required,
 }
 
 /// The per-connection limits an endpoint may set differently from the global `[limits]`.
@@ -298,7 +387,10 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_toml_str(&text)
+        let mut config = Config::from_toml_str(&text)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        config.endpoints.iter_mut().for_each(|e| e.resolve_paths(dir));
+        Ok(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -318,18 +410,7 @@ impl Config {
             return Err(ConfigError::Invalid("at least one endpoint is required".into()));
         }
         for endpoint in &self.endpoints {
-            match (&endpoint.listen, &endpoint.unix) {
-                (Some(_), None) => {}
-                (None, Some(_)) if endpoint.kind == EndpointKind::RawSocket => {}
-                (None, Some(_)) => {
-                    return Err(ConfigError::Invalid("a unix endpoint must be of kind \"rawsocket\"".into()))
-                }
-                _ => {
-                    return Err(ConfigError::Invalid(
-                        "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)".into(),
-                    ))
-                }
-            }
+            endpoint.check()?;
         }
         if self.cores == Some(0) {
             return Err(ConfigError::Invalid("cores must be at least 1".into()));

@@ -13,6 +13,9 @@ pub enum Counter {
     ConnectionsRefusedPerIp,
     /// A transport handshake (WebSocket upgrade, RawSocket) that failed or timed out.
     HandshakesFailed,
+    /// A TLS handshake that failed (garbage or plain text on a TLS port, a client certificate that does
+    /// not verify or is missing where required) or timed out.
+    TlsHandshakesFailed,
     /// A connection that sent no HELLO within the handshake timeout.
     HelloTimeouts,
     /// A connection closed after `limits.idle_timeout_secs` without inbound traffic.
@@ -42,10 +45,11 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 17] = [
         Counter::ConnectionsRefused,
         Counter::ConnectionsRefusedPerIp,
         Counter::HandshakesFailed,
+        Counter::TlsHandshakesFailed,
         Counter::HelloTimeouts,
         Counter::IdleTimeouts,
         Counter::MessagesTooBig,
@@ -67,6 +71,7 @@ impl Counter {
             Counter::ConnectionsRefused => "connections_refused",
             Counter::ConnectionsRefusedPerIp => "connections_refused_per_ip",
             Counter::HandshakesFailed => "handshakes_failed",
+            Counter::TlsHandshakesFailed => "tls_handshakes_failed",
             Counter::HelloTimeouts => "hello_timeouts",
             Counter::IdleTimeouts => "idle_timeouts",
             Counter::MessagesTooBig => "messages_too_big",
