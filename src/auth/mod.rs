@@ -5,5 +5,3 @@
 mod transport_info;
 
 pub use transport_info::{TlsInfo, TransportInfo};
-mod stub;
-pub use stub::*;
