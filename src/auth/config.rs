@@ -54,7 +54,7 @@ pub struct WampcraCredentials {
 }
 
 /// The key derivation function of a WAMP-SCRAM credential (section 13.3, table 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 pub enum Kdf {
     #[serde(rename = "argon2id13")]
     Argon2id13,
@@ -123,7 +123,13 @@ pub struct AuthenticatorConfig {
 ///
 /// Panics on parameters the KDF rejects (0 iterations, Argon2 without memory or with less than
 /// 8 KiB, ...) or a password SASLprep prohibits; [`try_scram_credentials`] returns those as errors.
-pub fn scram_credentials(password: &str, kdf: Kdf, iterations: u32, memory: Option<u32>, salt: &[u8]) -> ScramCredentials {
+pub fn scram_credentials(
+    password: &str,
+    kdf: Kdf,
+    iterations: u32,
+    memory: Option<u32>,
+    salt: &[u8],
+) -> ScramCredentials {
     match try_scram_credentials(password, kdf, iterations, memory, salt) {
         Ok(credentials) => credentials,
         Err(e) => panic!("cannot derive WAMP-SCRAM credentials: {e}"),
@@ -194,7 +200,10 @@ mod tests {
         assert_eq!(joe.role, "user");
         assert_eq!(joe.ticket.as_deref(), Some("plain secret"));
         let cra = joe.wampcra.as_ref().unwrap();
-        assert_eq!((cra.salt.as_deref(), cra.iterations, cra.keylen), (Some("salt123"), Some(1000), Some(32)));
+        assert_eq!(
+            (cra.salt.as_deref(), cra.iterations, cra.keylen),
+            (Some("salt123"), Some(1000), Some(32))
+        );
         let scram = joe.scram.as_ref().unwrap();
         assert_eq!((scram.kdf, scram.iterations, scram.memory), (Kdf::Argon2id13, 4096, Some(512)));
         assert_eq!(joe.cryptosign.as_ref().unwrap().authorized_keys.len(), 1);
@@ -214,7 +223,8 @@ mod tests {
     fn rejects_unknown_fields_and_kdfs() {
         let unknown_field = "[[principals]]\nauthid = \"a\"\nrole = \"r\"\npassword = \"x\"\n";
         assert!(parse(unknown_field).is_err());
-        let unknown_in_wampcra = "[[principals]]\nauthid = \"a\"\nrole = \"r\"\nwampcra = { secret = \"x\", pepper = 1 }\n";
+        let unknown_in_wampcra =
+            "[[principals]]\nauthid = \"a\"\nrole = \"r\"\nwampcra = { secret = \"x\", pepper = 1 }\n";
         assert!(parse(unknown_in_wampcra).is_err());
         let unknown_kdf = "[[principals]]\nauthid = \"a\"\nrole = \"r\"\nscram = { kdf = \"scrypt\", iterations = 1, salt = \"\", stored_key = \"\", server_key = \"\" }\n";
         assert!(parse(unknown_kdf).is_err());

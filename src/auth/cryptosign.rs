@@ -17,7 +17,8 @@ const SIGNATURE_HEX_LEN: usize = 192;
 /// A public key from hex (64 characters), checked to be a valid Ed25519 point.
 pub fn parse_public_key(hex_text: &str) -> Result<VerifyingKey, String> {
     let bytes = decode_hex32(hex_text).ok_or("a cryptosign public key must be 64 hex characters")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "the cryptosign public key is not a valid Ed25519 key".to_owned())
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "the cryptosign public key is not a valid Ed25519 key".to_owned())
 }
 
 fn decode_hex32(text: &str) -> Option<[u8; 32]> {
@@ -45,7 +46,12 @@ pub fn message_to_sign(challenge: &[u8; 32], channel_binding: Option<&[u8; 32]>)
 }
 
 /// Whether `signature_hex` (192 hex characters) signs the expected message with `key`.
-pub fn verify(key: &VerifyingKey, challenge: &[u8; 32], channel_binding: Option<&[u8; 32]>, signature_hex: &str) -> bool {
+pub fn verify(
+    key: &VerifyingKey,
+    challenge: &[u8; 32],
+    channel_binding: Option<&[u8; 32]>,
+    signature_hex: &str,
+) -> bool {
     if signature_hex.len() != SIGNATURE_HEX_LEN {
         return false;
     }
@@ -84,7 +90,11 @@ pub(crate) mod tests {
     }
 
     /// What a client sends: hex(signature || message).
-    pub fn client_signature(key: &SigningKey, challenge: &[u8; 32], channel_binding: Option<&[u8; 32]>) -> String {
+    pub fn client_signature(
+        key: &SigningKey,
+        challenge: &[u8; 32],
+        channel_binding: Option<&[u8; 32]>,
+    ) -> String {
         let message = message_to_sign(challenge, channel_binding);
         let signature = key.sign(&message);
         format!("{}{}", hex::encode(signature.to_bytes()), hex::encode(message))
@@ -97,7 +107,11 @@ pub(crate) mod tests {
             let challenge = decode_hex32(challenge).unwrap();
             let channel_id = channel_id.map(|c| decode_hex32(c).unwrap());
             assert!(verify(&key.verifying_key(), &challenge, channel_id.as_ref(), signature));
-            assert_eq!(client_signature(&key, &challenge, channel_id.as_ref()), signature, "Ed25519 is deterministic");
+            assert_eq!(
+                client_signature(&key, &challenge, channel_id.as_ref()),
+                signature,
+                "Ed25519 is deterministic"
+            );
         }
     }
 
@@ -112,7 +126,10 @@ pub(crate) mod tests {
         flipped.replace_range(0..2, "b2");
         assert!(!verify(&key, &challenge, None, &flipped), "tampered signature");
         assert!(!verify(&key, &[0u8; 32], None, signature), "another challenge");
-        assert!(!verify(&key, &challenge, Some(&[1u8; 32]), signature), "bound where the client did not bind");
+        assert!(
+            !verify(&key, &challenge, Some(&[1u8; 32]), signature),
+            "bound where the client did not bind"
+        );
         assert!(!verify(&key, &challenge, None, &signature[..128]), "no message");
         assert!(!verify(&key, &challenge, None, &signature.replace('f', "g")), "not hex");
         assert!(!verify(&key, &challenge, None, ""), "empty");

@@ -47,9 +47,7 @@ impl std::fmt::Debug for ScramSecret {
 impl ScramSecret {
     pub fn from_credentials(credentials: &ScramCredentials) -> Result<ScramSecret, String> {
         check_kdf_params(credentials.kdf, credentials.iterations, credentials.memory)?;
-        let salt = BASE64
-            .decode(&credentials.salt)
-            .map_err(|e| format!("scram salt is not base64: {e}"))?;
+        let salt = BASE64.decode(&credentials.salt).map_err(|e| format!("scram salt is not base64: {e}"))?;
         if salt.is_empty() {
             return Err("scram salt is empty".into());
         }
@@ -94,7 +92,8 @@ fn check_kdf_params(kdf: Kdf, iterations: u32, memory: Option<u32>) -> Result<()
 }
 
 fn argon2_params(iterations: u32, memory: u32) -> Result<argon2::Params, String> {
-    argon2::Params::new(memory, iterations, 1, Some(32)).map_err(|e| format!("scram argon2id13 parameters: {e}"))
+    argon2::Params::new(memory, iterations, 1, Some(32))
+        .map_err(|e| format!("scram argon2id13 parameters: {e}"))
 }
 
 /// SaltedPassword, ClientKey, StoredKey and ServerKey for a password (section 13.3, "Data Stored on the
@@ -184,12 +183,18 @@ pub fn auth_message(exchange: &Exchange<'_>) -> String {
 
 /// Checks the base64 ClientProof for `auth_message`: recovers ClientKey = ClientSignature XOR proof and
 /// compares SHA-256(ClientKey) with StoredKey in constant time. On success, the ServerSignature.
-pub fn verify_client_proof(stored_key: &[u8; 32], server_key: &[u8; 32], auth_message: &str, proof: &str) -> Option<[u8; 32]> {
+pub fn verify_client_proof(
+    stored_key: &[u8; 32],
+    server_key: &[u8; 32],
+    auth_message: &str,
+    proof: &str,
+) -> Option<[u8; 32]> {
     let proof = BASE64.decode(proof.trim()).ok()?;
     let proof = <[u8; 32]>::try_from(proof.as_slice()).ok()?;
     let client_signature = hmac(stored_key, auth_message.as_bytes());
     let mut recovered_client_key = [0u8; 32];
-    for (out, (sig, proof)) in recovered_client_key.iter_mut().zip(client_signature.iter().zip(proof.iter())) {
+    for (out, (sig, proof)) in recovered_client_key.iter_mut().zip(client_signature.iter().zip(proof.iter()))
+    {
         *out = sig ^ proof;
     }
     let recovered_stored_key = Sha256::digest(recovered_client_key);
@@ -303,7 +308,10 @@ pub(crate) mod tests {
             assert_eq!(credentials.salt, "AAECAwQFBgcICQoLDA0ODw==");
             assert_eq!(credentials.stored_key, v.stored_key, "{:?}", v.kdf);
             assert_eq!(credentials.server_key, v.server_key, "{:?}", v.kdf);
-            assert_eq!((credentials.kdf, credentials.iterations, credentials.memory), (v.kdf, v.iterations, v.memory));
+            assert_eq!(
+                (credentials.kdf, credentials.iterations, credentials.memory),
+                (v.kdf, v.iterations, v.memory)
+            );
         }
     }
 
@@ -320,7 +328,8 @@ pub(crate) mod tests {
             };
             let message = auth_message(&exchange);
             assert_eq!(message, v.auth_message);
-            let signature = verify_client_proof(&decode32(v.stored_key), &decode32(v.server_key), &message, v.proof);
+            let signature =
+                verify_client_proof(&decode32(v.stored_key), &decode32(v.server_key), &message, v.proof);
             assert_eq!(signature.map(|s| BASE64.encode(s)).as_deref(), Some(v.server_signature));
         }
     }
@@ -330,7 +339,8 @@ pub(crate) mod tests {
         let v = &VECTORS[0];
         let (stored, server) = (decode32(v.stored_key), decode32(v.server_key));
         assert!(verify_client_proof(&stored, &server, v.auth_message, VECTORS[1].proof).is_none());
-        assert!(verify_client_proof(&stored, &server, &v.auth_message.replace("i=4096", "i=4097"), v.proof).is_none());
+        assert!(verify_client_proof(&stored, &server, &v.auth_message.replace("i=4096", "i=4097"), v.proof)
+            .is_none());
         assert!(verify_client_proof(&stored, &server, v.auth_message, "").is_none());
         assert!(verify_client_proof(&stored, &server, v.auth_message, "AAAA").is_none());
         assert!(verify_client_proof(&stored, &server, v.auth_message, "***").is_none());
@@ -356,7 +366,10 @@ pub(crate) mod tests {
             &message,
             "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
         );
-        assert_eq!(signature.map(|s| BASE64.encode(s)).as_deref(), Some("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
+        assert_eq!(
+            signature.map(|s| BASE64.encode(s)).as_deref(),
+            Some("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        );
     }
 
     #[test]
@@ -412,7 +425,10 @@ pub(crate) mod tests {
 
     #[test]
     fn challenge_extra_has_memory_null_for_pbkdf2() {
-        let secret = ScramSecret::from_credentials(&derive_credentials(PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap()).unwrap();
+        let secret = ScramSecret::from_credentials(
+            &derive_credentials(PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap(),
+        )
+        .unwrap();
         let extra = secret.challenge_extra(NONCE);
         assert_eq!(extra["memory"], Value::Null);
         assert_eq!(extra["kdf"], Value::from("pbkdf2"));

@@ -47,7 +47,8 @@ impl TicketVerifier {
         if !(stored.starts_with("$argon2") || stored.starts_with("$pbkdf2")) {
             return Ok(TicketVerifier::Plain(stored.as_bytes().to_vec()));
         }
-        let hash = PasswordHash::new(stored).map_err(|e| format!("the ticket hash is not a valid PHC string: {e}"))?;
+        let hash = PasswordHash::new(stored)
+            .map_err(|e| format!("the ticket hash is not a valid PHC string: {e}"))?;
         if hash.salt.is_none() || hash.hash.is_none() {
             return Err("the ticket hash lacks its salt or hash".into());
         }
@@ -58,6 +59,14 @@ impl TicketVerifier {
         };
         params_ok.map_err(|e| format!("the ticket hash parameters are invalid: {e}"))?;
         Ok(TicketVerifier::Phc(stored.to_owned()))
+    }
+
+    /// The stored form, for deriving keys from the realm's secrets.
+    pub fn material(&self) -> &[u8] {
+        match self {
+            TicketVerifier::Plain(stored) => stored,
+            TicketVerifier::Phc(stored) => stored.as_bytes(),
+        }
     }
 
     pub fn is_hashed(&self) -> bool {
@@ -73,7 +82,9 @@ impl TicketVerifier {
                     return false;
                 };
                 let verified = match family_of(&hash) {
-                    Some(PhcFamily::Argon2) => argon2::Argon2::default().verify_password(ticket.as_bytes(), &hash),
+                    Some(PhcFamily::Argon2) => {
+                        argon2::Argon2::default().verify_password(ticket.as_bytes(), &hash)
+                    }
                     Some(PhcFamily::Pbkdf2) => pbkdf2::Pbkdf2.verify_password(ticket.as_bytes(), &hash),
                     None => return false,
                 };
@@ -88,9 +99,11 @@ pub(crate) mod tests {
     use super::*;
 
     /// argon2-cffi `hash_secret(b"s3cret ticket", b"0123456789abcdef", t=2, m=256, p=1, Type.ID)`.
-    pub const ARGON2_PHC: &str = "$argon2id$v=19$m=256,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$13g2+fhTMkuGL2cU+xVndLMEtWhDDbjLf32sGE1evX0";
+    pub const ARGON2_PHC: &str =
+        "$argon2id$v=19$m=256,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$13g2+fhTMkuGL2cU+xVndLMEtWhDDbjLf32sGE1evX0";
     /// Python hashlib.pbkdf2_hmac("sha256", b"s3cret ticket", b"saltsaltsaltsalt", 1000, 32) in PHC form.
-    pub const PBKDF2_PHC: &str = "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$ojQ60vqJ37arGphYtxZWIQGFzUzqH/namtnGTmu/1As";
+    pub const PBKDF2_PHC: &str =
+        "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$ojQ60vqJ37arGphYtxZWIQGFzUzqH/namtnGTmu/1As";
     pub const TICKET: &str = "s3cret ticket";
 
     #[test]
@@ -123,8 +136,14 @@ pub(crate) mod tests {
     fn malformed_hashes_are_rejected() {
         assert!(TicketVerifier::parse("").is_err());
         assert!(TicketVerifier::parse("$argon2id$v=19$m=256,t=2,p=1$").is_err());
-        assert!(TicketVerifier::parse("$argon2id$v=19$m=1,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$13g2+fhTMkuGL2cU+xVndLMEtWhDDbjLf32sGE1evX0").is_err());
-        assert!(TicketVerifier::parse("$pbkdf2-md5$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$ojQ60vqJ37arGphYtxZWIQGFzUzqH/namtnGTmu/1As").is_err());
+        assert!(TicketVerifier::parse(
+            "$argon2id$v=19$m=1,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$13g2+fhTMkuGL2cU+xVndLMEtWhDDbjLf32sGE1evX0"
+        )
+        .is_err());
+        assert!(TicketVerifier::parse(
+            "$pbkdf2-md5$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$ojQ60vqJ37arGphYtxZWIQGFzUzqH/namtnGTmu/1As"
+        )
+        .is_err());
         assert!(TicketVerifier::parse("$pbkdf2-sha256$i=1000$not valid base64!$x").is_err());
         // Other '$' strings are plain tickets.
         assert!(!TicketVerifier::parse("$dollar").unwrap().is_hashed());

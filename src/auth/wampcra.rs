@@ -47,11 +47,21 @@ impl std::fmt::Debug for WampcraKey {
 
 impl WampcraKey {
     pub fn from_credentials(credentials: &WampcraCredentials) -> Result<WampcraKey, String> {
-        Self::new(&credentials.secret, credentials.salt.as_deref(), credentials.iterations, credentials.keylen)
+        Self::new(
+            &credentials.secret,
+            credentials.salt.as_deref(),
+            credentials.iterations,
+            credentials.keylen,
+        )
     }
 
     /// `salt` decides whether the secret is salted; iterations and keylen default as in autobahn.
-    pub fn new(secret: &str, salt: Option<&str>, iterations: Option<u32>, keylen: Option<u32>) -> Result<WampcraKey, String> {
+    pub fn new(
+        secret: &str,
+        salt: Option<&str>,
+        iterations: Option<u32>,
+        keylen: Option<u32>,
+    ) -> Result<WampcraKey, String> {
         if secret.is_empty() {
             return Err("the wampcra secret is empty".into());
         }
@@ -82,6 +92,11 @@ impl WampcraKey {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         WampcraKey { hmac_key: BASE64.encode(key).into_bytes(), salting }
+    }
+
+    /// The HMAC key, for deriving keys from the realm's secrets.
+    pub fn material(&self) -> &[u8] {
+        &self.hmac_key
     }
 
     pub fn salting(&self) -> Option<&Salting> {
@@ -189,13 +204,17 @@ mod tests {
 
     #[test]
     fn verify_accepts_the_right_signature_only() {
-        let key = WampcraKey::new("MDS8Yxpu4J/vkHJ8dNEgqECYsI0uRDh2oZ5eN0vYPvo=", Some("salt123"), None, None).unwrap();
+        let key =
+            WampcraKey::new("MDS8Yxpu4J/vkHJ8dNEgqECYsI0uRDh2oZ5eN0vYPvo=", Some("salt123"), None, None)
+                .unwrap();
         assert!(key.verify(CHALLENGE, "3B9BCwU7wBzmDLHIeugrXjjdvGn1cscs7jJPSbkuxCE="));
         assert!(!key.verify(CHALLENGE, "4B9BCwU7wBzmDLHIeugrXjjdvGn1cscs7jJPSbkuxCE="));
         assert!(!key.verify(CHALLENGE, "V8uUlvmdCIhuU89kmjuOT5bG1Tr08XYUeJVkhlyS1OY="));
         assert!(!key.verify(CHALLENGE, "not base64!"));
         assert!(!key.verify(CHALLENGE, ""));
-        assert!(!key.verify(&CHALLENGE.replace("peter", "petra"), "3B9BCwU7wBzmDLHIeugrXjjdvGn1cscs7jJPSbkuxCE="));
+        assert!(
+            !key.verify(&CHALLENGE.replace("peter", "petra"), "3B9BCwU7wBzmDLHIeugrXjjdvGn1cscs7jJPSbkuxCE=")
+        );
     }
 
     #[test]
@@ -211,8 +230,16 @@ mod tests {
 
     #[test]
     fn challenge_string_has_the_fields_the_spec_requires() {
-        let subject = ChallengeSubject { authid: "peter", authrole: "user", authprovider: "static", session: 3251278072152162 };
-        assert_eq!(challenge_string_with(&subject, "LHRTC9zeOIrt_9U3", "2014-06-22T16:36:25.448Z"), CHALLENGE);
+        let subject = ChallengeSubject {
+            authid: "peter",
+            authrole: "user",
+            authprovider: "static",
+            session: 3251278072152162,
+        };
+        assert_eq!(
+            challenge_string_with(&subject, "LHRTC9zeOIrt_9U3", "2014-06-22T16:36:25.448Z"),
+            CHALLENGE
+        );
         let fresh = challenge_string(&subject);
         let parsed = crate::wamp::codec::decode_value(Serializer::Json, fresh.as_bytes()).unwrap();
         let fields = parsed.as_dict().unwrap();
