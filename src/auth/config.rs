@@ -4,6 +4,24 @@
 //!
 //! These types only describe; [`crate::auth::RealmAuth::new`] checks and compiles them (decoding keys,
 //! parsing hashes), and its errors name the principal at fault.
+//!
+//! ```toml
+//! [[realms.principals]]
+//! authid = "joe"
+//! role = "user"
+//! # any subset of these credentials:
+//! ticket = "plain secret"    # or "$argon2id$v=19$m=...,t=...,p=...$salt$hash" / "$pbkdf2-sha256$i=...,l=32$salt$hash"
+//! wampcra = { secret = "...", salt = "salt123", iterations = 1000, keylen = 32 }  # salt.. optional
+//! scram = { kdf = "argon2id13", iterations = 4096, memory = 512, salt = "<b64>", stored_key = "<b64>", server_key = "<b64>" }
+//! cryptosign = { authorized_keys = ["<64 hex>"] }
+//! tls_certificates = ["<SHA-256 of the DER certificate, 64 hex>"]
+//! authextra = { any = "thing" }   # WELCOME.Details.authextra
+//!
+//! [realms.authenticator]
+//! procedure = "com.example.authenticate"
+//! realm = "auth"                  # default: the realm being joined
+//! methods = ["ticket", "wampcra", "wamp-scram", "cryptosign", "tls"]
+//! ```
 
 use serde::{Deserialize, Serialize};
 

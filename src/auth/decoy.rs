@@ -38,7 +38,7 @@ struct ScramShape {
 pub(crate) struct Decoys {
     key: [u8; 32],
     wampcra_role: String,
-    /// iterations, keylen and salt length of the salted WAMP-CRA principals, if any are salted.
+    /// iterations, keylen and salt length of the salted WAMP-CRA principals, if most are salted.
     wampcra_salting: Option<(u32, u32, usize)>,
     scram: ScramShape,
     /// A hashed ticket to check failed attempts against, so they take as long as real ones.
@@ -57,10 +57,12 @@ impl Decoys {
         let wampcra_role = most_common(wampcra_principals.iter().map(|p| p.role.clone()))
             .or_else(|| most_common(principals.iter().map(|p| p.role.clone())))
             .unwrap_or_else(|| FALLBACK_ROLE.to_owned());
-        let wampcra_salting = most_common(wampcra_principals.iter().filter_map(|p| {
+        // Salted or not, and with which parameters, like most WAMP-CRA principals.
+        let wampcra_salting = most_common(wampcra_principals.iter().map(|p| {
             let salting = p.wampcra.as_ref()?.salting()?;
             Some((salting.iterations, salting.keylen, salting.salt.len()))
-        }));
+        }))
+        .flatten();
         let scram = most_common(principals.iter().filter_map(|p| {
             let secret = p.scram.as_ref()?;
             let salt_len = BASE64.decode(&secret.salt).map(|s| s.len()).unwrap_or(DEFAULT_SALT_LEN);

@@ -483,6 +483,11 @@ fn wampcra_unsalted_right_and_wrong() {
     assert_eq!(handshake.authenticate(&wampcra_signature(&extra, "secret124"), &Dict::new()), failure());
     let (mut handshake, _) = hello(&auth, &details(&["wampcra"], Some("plain"), Dict::new()));
     assert_eq!(handshake.authenticate("garbage", &Dict::new()), failure());
+    // Unknown authids get an unsalted mock challenge too, as the realm's principals are unsalted.
+    let (mut unknown, outcome) = hello(&auth, &details(&["wampcra"], Some("nobody"), Dict::new()));
+    let extra = expect_challenge(&outcome, "wampcra");
+    assert_eq!(extra.keys().collect::<Vec<_>>(), ["challenge"]);
+    assert_eq!(unknown.authenticate(&wampcra_signature(&extra, "secret123"), &Dict::new()), failure());
 }
 
 #[test]
