@@ -109,7 +109,6 @@ impl ShardRouter {
         options: Dict,
         topic: String,
         payload: Payload,
-        disclose: bool,
         out: &mut Outbox,
     ) {
         let Some(session) = self.session_of(conn) else {
@@ -126,7 +125,7 @@ impl ShardRouter {
         let ids = |key: &str| -> Option<Vec<Id>> {
             options.get(key).and_then(Value::as_list).map(|l| l.iter().filter_map(Value::as_u64).collect())
         };
-        let details = if disclose || options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
+        let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
                 "publisher" => session.id,
                 "publisher_authid" => &*session.authid,

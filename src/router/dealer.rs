@@ -128,7 +128,6 @@ impl ShardRouter {
         options: Dict,
         procedure: String,
         payload: Payload,
-        disclose: bool,
         out: &mut Outbox,
     ) {
         let Some(session) = self.session_of(conn) else {
@@ -159,7 +158,7 @@ impl ShardRouter {
             let text = format!("no procedure registered under {procedure:?}");
             return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
         };
-        let details = if disclose || options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
+        let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
                 "caller" => session.id,
                 "caller_authid" => &*session.authid,

@@ -159,11 +159,17 @@ impl ShardRouter {
         }
     }
 
-    /// Runs an authorized message; `disclose`: its role's rule discloses the caller or publisher.
-    pub(super) fn dispatch(&mut self, conn: ConnId, message: Message, disclose: bool, out: &mut Outbox) {
+    /// Runs an authorized message. `disclose`: its role's rule discloses the caller or publisher, which
+    /// then acts as if the session had asked for it (`disclose_me`).
+    pub(super) fn dispatch(&mut self, conn: ConnId, mut message: Message, disclose: bool, out: &mut Outbox) {
+        if let (true, Message::Publish { options, .. } | Message::Call { options, .. }) =
+            (disclose, &mut message)
+        {
+            options.insert("disclose_me".into(), Value::Bool(true));
+        }
         match message {
             Message::Publish { request, options, topic, payload } => {
-                self.on_publish(conn, request, options, topic, payload, disclose, out)
+                self.on_publish(conn, request, options, topic, payload, out)
             }
             Message::Subscribe { request, options, topic } => {
                 self.on_subscribe(conn, request, options, topic, out)
@@ -172,7 +178,7 @@ impl ShardRouter {
                 self.on_unsubscribe(conn, request, subscription, out)
             }
             Message::Call { request, options, procedure, payload } => {
-                self.on_call(conn, request, options, procedure, payload, disclose, out)
+                self.on_call(conn, request, options, procedure, payload, out)
             }
             Message::Register { request, options, procedure } => {
                 self.on_register(conn, request, options, procedure, out)

@@ -1,6 +1,7 @@
 //! Sans-I/O tests of the routing layer: two `ShardRouter`s wired together by hand, driven with encoded
 //! frames; every effect is inspected, no sockets involved.
 
+mod authentication;
 mod authorization;
 mod cancel;
 mod limits;
