@@ -258,3 +258,41 @@ fn an_authorizer_that_is_not_there_denies() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The README's authentication example: its principal joins with the password it documents.
+#[test]
+fn the_readme_example_authenticates_joe() {
+    use base64::Engine;
+    use hmac::Mac;
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## Authentication").expect("README has the section")..];
+    let start = section.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").expect("closed")];
+    let mut mesh = Mesh::with_realms(1, example);
+
+    let (conn, _) = mesh.hello(0, "realm1", ticket_hello("joe"));
+    assert!(matches!(authenticate(&mut mesh, 0, conn, "secret!!!").as_slice(), [Message::Welcome { .. }]));
+
+    let hello = dict! { "authmethods" => vec![Value::from("wampcra")], "authid" => "joe" };
+    let (conn, answer) = mesh.hello(0, "realm1", hello);
+    let [Message::Challenge { extra, .. }] = answer.as_slice() else { panic!("{answer:?}") };
+    let text = |k: &str| extra.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let number = |k: &str| extra.get(k).and_then(Value::as_u64).unwrap_or_default();
+    // The client side, as autobahn does it: derive the key from the password, sign the challenge.
+    let key = crate::auth::wampcra_derive_key(
+        "secret!!!",
+        &text("salt"),
+        number("iterations") as u32,
+        number("keylen") as usize,
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(text("challenge").as_bytes());
+    let signature = base64::prelude::BASE64_STANDARD.encode(mac.finalize().into_bytes());
+    match authenticate(&mut mesh, 0, conn, &signature).as_slice() {
+        [Message::Welcome { details, .. }] => {
+            assert_eq!(details.get("authmethod"), Some(&Value::from("wampcra")));
+            assert_eq!(details.get("authrole"), Some(&Value::from("user")));
+        }
+        other => panic!("{other:?}"),
+    }
+}
