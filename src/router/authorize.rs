@@ -108,6 +108,12 @@ pub enum SessionAuthorization {
     },
 }
 
+impl SessionAuthorization {
+    pub fn is_open(&self) -> bool {
+        matches!(self, SessionAuthorization::Open)
+    }
+}
+
 /// A role's decisions per URI on one shard.
 pub type DecisionCache = AHashMap<Box<str>, Grants>;
 
@@ -120,6 +126,11 @@ fn action_of(message: &Message) -> Option<(Action, &str)> {
         Message::Register { procedure, .. } => Some((Action::Register, procedure)),
         _ => None,
     }
+}
+
+/// Clients can neither register nor publish in the router's own `wamp.` namespace.
+fn reserved(action: Action, uri: &str) -> bool {
+    matches!(action, Action::Register | Action::Publish) && uri.starts_with("wamp.")
 }
 
 /// What [`ShardRouter::authorize`] found.
@@ -152,8 +163,16 @@ impl ShardRouter {
         }
     }
 
+    /// Runs `message` for a session that may do everything outside `wamp.`.
+    pub(super) fn dispatch_open(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        match action_of(&message) {
+            Some((action, uri)) if reserved(action, uri) => self.deny(conn, &message, out),
+            _ => self.dispatch(conn, message, false, out),
+        }
+    }
+
     fn authorize(&mut self, conn: ConnId, action: Action, uri: &str) -> Verdict {
-        if matches!(action, Action::Register | Action::Publish) && uri.starts_with("wamp.") {
+        if reserved(action, uri) {
             return Verdict::Decided(Decision::Deny);
         }
         let Some(c) = self.conns.get_mut(&conn) else {

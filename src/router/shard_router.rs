@@ -155,7 +155,15 @@ impl ShardRouter {
                 Message::Goodbye { .. } | Message::Abort { .. } => self.close_now(conn, out),
                 _ => {} // section 4.2: after sending GOODBYE, ignore everything but the reply
             },
-            Phase::Established => self.authorize_and_dispatch(conn, message, out),
+            Phase::Established => {
+                // Sessions whose role may do everything skip the authorization lookup.
+                let open = c.session.as_ref().is_some_and(|s| s.authorization.is_open());
+                if open {
+                    self.dispatch_open(conn, message, out)
+                } else {
+                    self.authorize_and_dispatch(conn, message, out)
+                }
+            }
         }
     }
 
