@@ -593,6 +593,7 @@ fn scram_python_vectors_through_the_handshake() {
             ticket: None,
             wampcra: None,
             scram: Some(crate::auth::ScramCredentials {
+                dialect: crate::auth::ScramDialect::Spec,
                 kdf: vector.kdf,
                 iterations: vector.iterations,
                 memory: vector.memory,

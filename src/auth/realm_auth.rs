@@ -159,7 +159,8 @@ impl RealmAuth {
         let static_offers = match method {
             methods::TICKET => static_has(|p| p.ticket.is_some()),
             methods::WAMPCRA => static_has(|p| p.wampcra.is_some()),
-            methods::SCRAM => static_has(|p| p.scram.is_some()),
+            methods::SCRAM => static_has(|p| p.scram.as_ref().is_some_and(|s| s.dialect.is_spec())),
+            methods::SCRAM_AUTOBAHN => static_has(|p| p.scram.as_ref().is_some_and(|s| !s.dialect.is_spec())),
             methods::CRYPTOSIGN => static_has(|p| !p.cryptosign_keys.is_empty()),
             methods::TLS => !self.by_certificate.is_empty(),
             methods::ANONYMOUS => self.anonymous,
