@@ -361,4 +361,42 @@ mod tests {
         assert!(try_scram_credentials("pw", Kdf::Pbkdf2, 0, None, &[0; 16]).is_err());
         assert!(try_scram_credentials("pw", Kdf::Pbkdf2, 1, Some(8), &[0; 16]).is_err());
     }
+
+    #[test]
+    fn scram_dialects_parse_and_serialize() {
+        let realm = parse(
+            r#"
+            [[principals]]
+            authid = "ab"
+            role = "user"
+            scram = { dialect = "autobahn", kdf = "argon2id-13", iterations = 4096, memory = 512, salt = "AAEC", stored_key = "AAEC", server_key = "AAEC" }
+
+            [[principals]]
+            authid = "spec"
+            role = "user"
+            scram = { dialect = "spec", kdf = "argon2id13", iterations = 4096, memory = 512, salt = "AAEC", stored_key = "AAEC", server_key = "AAEC" }
+            "#,
+        )
+        .unwrap();
+        let ab = realm.principals[0].scram.as_ref().unwrap();
+        assert_eq!((ab.dialect, ab.kdf), (ScramDialect::Autobahn, Kdf::Argon2id13));
+        assert_eq!(ab.dialect.authmethod(), "scram");
+        let spec = realm.principals[1].scram.as_ref().unwrap();
+        assert_eq!((spec.dialect, spec.dialect.authmethod()), (ScramDialect::Spec, "wamp-scram"));
+        let unknown = "[[principals]]\nauthid = \"a\"\nrole = \"r\"\nscram = { dialect = \"crossbar\", kdf = \"argon2id13\", iterations = 1, memory = 8, salt = \"\", stored_key = \"\", server_key = \"\" }\n";
+        assert!(parse(unknown).is_err());
+
+        let credentials =
+            scram_credentials_for(ScramDialect::Autobahn, "pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]);
+        let text = toml::to_string(&credentials).unwrap();
+        assert!(text.contains("dialect = \"autobahn\""), "{text}");
+        assert_eq!(toml::from_str::<ScramCredentials>(&text).unwrap(), credentials);
+        let spec =
+            scram_credentials_for(ScramDialect::Spec, "pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]);
+        assert_eq!(spec, scram_credentials("pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]));
+        assert!(!toml::to_string(&spec).unwrap().contains("dialect"), "the default is not written");
+        assert_ne!(spec.stored_key, credentials.stored_key);
+        assert!(try_scram_credentials_for(ScramDialect::Autobahn, "pw", Kdf::Pbkdf2, 4096, None, &[0; 16])
+            .is_err());
+    }
 }

@@ -331,6 +331,24 @@ mod tests {
         assert!(!auth.offers("wamp-scram") && !auth.offers("anonymous") && !auth.offers("nonsense"));
     }
 
+    #[test]
+    fn each_scram_dialect_is_offered_by_its_own_principals() {
+        let scram = |dialect: &str| {
+            format!(
+                "scram = {{ dialect = \"{dialect}\", kdf = \"argon2id13\", iterations = 1, memory = 8, salt = \"AAAA\", stored_key = \"{key}\", server_key = \"{key}\" }}\n",
+                key = "A".repeat(43) + "="
+            )
+        };
+        let head = |authid: &str| format!("[[principals]]\nauthid = \"{authid}\"\nrole = \"user\"\n");
+        let spec_only = build(&format!("{}{}", head("a"), scram("spec"))).unwrap();
+        assert!(spec_only.offers("wamp-scram") && !spec_only.offers("scram"));
+        let autobahn_only = build(&format!("{}{}", head("a"), scram("autobahn"))).unwrap();
+        assert!(!autobahn_only.offers("wamp-scram") && autobahn_only.offers("scram"));
+        let both =
+            build(&format!("{}{}{}{}", head("a"), scram("autobahn"), head("b"), scram("spec"))).unwrap();
+        assert!(both.offers("wamp-scram") && both.offers("scram"));
+    }
+
     fn assert_rejected(text: &str, expected_fragment: &str) {
         let error = build(text).expect_err(text);
         assert!(error.contains(expected_fragment), "{error:?} should mention {expected_fragment:?}");

@@ -525,4 +525,214 @@ pub(crate) mod tests {
         assert_eq!(extra["nonce"], Value::from(NONCE));
         assert_eq!(extra["salt"], Value::from("AAECAwQFBgcICQoLDA0ODw=="));
     }
+
+    // ---- autobahn's dialect ----
+
+    /// One exchange recorded by running autobahn-python 26.10.2's `AuthScram` (argon2-cffi 25.1, passlib
+    /// 1.7.4) with its `os.urandom` pinned for the client nonce, the CHALLENGE below fed to
+    /// `on_challenge`, and its `on_welcome` accepting `server_signature` (and refusing another).
+    pub struct AutobahnVector {
+        pub authid: &'static str,
+        pub password: &'static str,
+        pub iterations: u32,
+        pub memory: u32,
+        /// autobahn's `_salted_password`: the Argon2 output as unpadded base64 text.
+        pub salted_password: &'static str,
+        pub stored_key: &'static str,
+        pub server_key: &'static str,
+        pub auth_message: &'static str,
+        pub proof: &'static str,
+        pub server_signature: &'static str,
+    }
+
+    /// HELLO.Details.authextra.nonce autobahn sent (base64 of the pinned 16 bytes).
+    pub const AUTOBAHN_CLIENT_NONCE: &str = "egVDf3DMJh0RIjNEVWZ3iA==";
+    /// CHALLENGE.Details.nonce fed to autobahn.
+    pub const AUTOBAHN_NONCE: &str = "egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==";
+
+    pub const AUTOBAHN_VECTORS: [AutobahnVector; 3] = [
+        AutobahnVector {
+            authid: "user",
+            password: "pencil",
+            iterations: 4,
+            memory: 512,
+            salted_password: "6cv9vc46u15sLuv9cMWN59HqIKRAni1ri/ZCcLk6Ddk",
+            stored_key: "PDh5t9nMkfMcfXZgtg5lqpqz8SCIVD4NFMZWN6Py3LI=",
+            server_key: "1DJtOMhxTkqc9/VZ1NRdrRUoF5d407DSkXth3o3pR7Q=",
+            auth_message: "n=user,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=4,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "HhWphE3NoDO+hEHUMeYpGGPRfAhh7ZyOxjHMfw32XvU=",
+            server_signature: "rRISDECvcM+qZFmjb91oxPPN8EYBP49Am06M0oKaEGg=",
+        },
+        AutobahnVector {
+            authid: "us,er=1",
+            password: "pencil",
+            iterations: 4,
+            memory: 512,
+            salted_password: "6cv9vc46u15sLuv9cMWN59HqIKRAni1ri/ZCcLk6Ddk",
+            stored_key: "PDh5t9nMkfMcfXZgtg5lqpqz8SCIVD4NFMZWN6Py3LI=",
+            server_key: "1DJtOMhxTkqc9/VZ1NRdrRUoF5d407DSkXth3o3pR7Q=",
+            auth_message: "n=us,er=1,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=4,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "32eP9TFct6r0wIQoj8lF6P6lF1xPNrNjUdKrnqclYqw=",
+            server_signature: "avX7iLlRGy9FFDOs7DF1GIq6mIOH49Yh3uoiAR+RBfI=",
+        },
+        AutobahnVector {
+            authid: "joe",
+            // A soft hyphen and a non-ASCII letter: autobahn hashes the UTF-8 bytes as they are.
+            password: "pen\u{ad}cil p\u{e4}ss",
+            iterations: 3,
+            memory: 1024,
+            salted_password: "dy01LyOtqOEi6Gflm5Y3QD7YRCGdB06nuk9QbHrwPDM",
+            stored_key: "MF+sAbLDSMxFrkWgXjtHc5le1r3EDqSh3NDagK6hUXA=",
+            server_key: "5fhvnMFv8RQ1KnDA4i534p29kPZ6xvmdlX+HYBng8o4=",
+            auth_message: "n=joe,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=3,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "bWqpFq+MNsVQ+x/2cm69BGSG5vpXNWm7T6QaqR/MNhs=",
+            server_signature: "RjN8SXGU0Xr+KKfx4cZIY6N6IvU/+8GQpU3BHjiVQxg=",
+        },
+    ];
+
+    /// autobahn's SaltedPassword (the client side, for tests): Argon2id of the password's UTF-8 bytes, as
+    /// unpadded base64 text.
+    pub fn autobahn_salted_password(password: &str, salt: &[u8], iterations: u32, memory: u32) -> Vec<u8> {
+        let mut out = [0u8; 32];
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2_params(iterations, memory).unwrap(),
+        )
+        .hash_password_into(password.as_bytes(), salt, &mut out)
+        .unwrap();
+        STANDARD_NO_PAD.encode(out).into_bytes()
+    }
+
+    #[test]
+    fn autobahn_credentials_match_the_python_vectors() {
+        for v in &AUTOBAHN_VECTORS {
+            let salted = autobahn_salted_password(v.password, &SALT, v.iterations, v.memory);
+            assert_eq!(std::str::from_utf8(&salted).unwrap(), v.salted_password);
+            let credentials = derive_credentials(
+                ScramDialect::Autobahn,
+                v.password,
+                Kdf::Argon2id13,
+                v.iterations,
+                Some(v.memory),
+                &SALT,
+            )
+            .unwrap();
+            assert_eq!(credentials.dialect, ScramDialect::Autobahn);
+            assert_eq!(credentials.salt, "AAECAwQFBgcICQoLDA0ODw==");
+            assert_eq!(
+                (credentials.stored_key.as_str(), credentials.server_key.as_str()),
+                (v.stored_key, v.server_key)
+            );
+            let spec = derive_credentials(
+                ScramDialect::Spec,
+                v.password,
+                Kdf::Argon2id13,
+                v.iterations,
+                Some(v.memory),
+                &SALT,
+            )
+            .unwrap();
+            assert_ne!(spec.stored_key, credentials.stored_key, "the dialects' keys differ");
+        }
+        // No SASLprep in autobahn's dialect: the soft hyphen counts.
+        let prepped = derive_credentials(
+            ScramDialect::Autobahn,
+            "pencil p\u{e4}ss",
+            Kdf::Argon2id13,
+            3,
+            Some(1024),
+            &SALT,
+        )
+        .unwrap();
+        assert_ne!(prepped.stored_key, AUTOBAHN_VECTORS[2].stored_key);
+    }
+
+    #[test]
+    fn autobahn_auth_message_and_proof_match_the_python_vectors() {
+        for v in &AUTOBAHN_VECTORS {
+            let message = autobahn_auth_message(
+                v.authid,
+                AUTOBAHN_CLIENT_NONCE,
+                AUTOBAHN_NONCE,
+                "AAECAwQFBgcICQoLDA0ODw==",
+                v.iterations,
+            )
+            .unwrap();
+            assert_eq!(message, v.auth_message);
+            let signature =
+                verify_client_proof(&decode32(v.stored_key), &decode32(v.server_key), &message, v.proof);
+            assert_eq!(signature.map(|s| BASE64.encode(s)).as_deref(), Some(v.server_signature));
+            assert_eq!(client_proof(v.salted_password.as_bytes(), &message), v.proof);
+            let other = &AUTOBAHN_VECTORS
+                [(AUTOBAHN_VECTORS.iter().position(|w| w.authid == v.authid).unwrap() + 1) % 3];
+            assert!(verify_client_proof(
+                &decode32(v.stored_key),
+                &decode32(v.server_key),
+                &message,
+                other.proof
+            )
+            .is_none());
+        }
+        // The authid goes through SASLprep (as autobahn's and Crossbar's do), unescaped.
+        let message = autobahn_auth_message("us\u{2003}er\u{ad}", "a", "ab", "AAAA", 1).unwrap();
+        assert!(message.starts_with("n=us er,r=a,r=ab,s=AAAA,i=1,c=,r=ab"), "{message}");
+        assert_eq!(autobahn_auth_message("bad\u{7}", "a", "ab", "AAAA", 1), None);
+    }
+
+    #[test]
+    fn autobahn_dialect_is_argon2_only() {
+        assert!(derive_credentials(ScramDialect::Autobahn, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).is_err());
+        let mut credentials =
+            derive_credentials(ScramDialect::Spec, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap();
+        credentials.dialect = ScramDialect::Autobahn;
+        let error = ScramSecret::from_credentials(&credentials).unwrap_err();
+        assert!(error.contains("argon2id13"), "{error}");
+    }
+
+    #[test]
+    fn autobahn_challenge_extra_has_only_the_keys_autobahn_accepts() {
+        let v = &AUTOBAHN_VECTORS[0];
+        let credentials = derive_credentials(
+            ScramDialect::Autobahn,
+            v.password,
+            Kdf::Argon2id13,
+            v.iterations,
+            Some(v.memory),
+            &SALT,
+        )
+        .unwrap();
+        let extra = ScramSecret::from_credentials(&credentials).unwrap().challenge_extra(AUTOBAHN_NONCE);
+        assert_eq!(
+            extra,
+            crate::dict! {
+                "nonce" => AUTOBAHN_NONCE,
+                "salt" => "AAECAwQFBgcICQoLDA0ODw==",
+                "kdf" => "argon2id-13",
+                "iterations" => 4u64,
+                "memory" => 512u64,
+            }
+        );
+    }
+
+    #[test]
+    #[ignore = "Argon2 with t=4096 takes about 30 s unoptimized; run with --ignored (fast with --release)"]
+    fn crossbar_credentials_carry_over() {
+        // autobahn's `derive_scram_credential("joe@example.com", "secret123", salt=bytes(range(16)))`, the
+        // credential Crossbar.io configures: hex salt, stored-key and server-key, argon2id-13, t=4096,
+        // m=512. The same keys in base64 are what the autobahn dialect derives.
+        let credentials =
+            derive_credentials(ScramDialect::Autobahn, "secret123", Kdf::Argon2id13, 4096, Some(512), &SALT)
+                .unwrap();
+        let hex_of = |b64: &str| hex::encode(BASE64.decode(b64).unwrap());
+        assert_eq!(hex_of(&credentials.salt), "000102030405060708090a0b0c0d0e0f");
+        assert_eq!(
+            hex_of(&credentials.stored_key),
+            "492b4cab45b74fd90c33583434f92e7b0a16d450e750b599dd24524be3953f73"
+        );
+        assert_eq!(
+            hex_of(&credentials.server_key),
+            "245c72c8531b34f9bd3814eaf9cc3a5044d387799bb2d9b71330ab9ed4b78b4d"
+        );
+    }
 }
