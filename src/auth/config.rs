@@ -13,6 +13,8 @@
 //! ticket = "plain secret"    # or "$argon2id$v=19$m=...,t=...,p=...$salt$hash" / "$pbkdf2-sha256$i=...,l=32$salt$hash"
 //! wampcra = { secret = "...", salt = "salt123", iterations = 1000, keylen = 32 }  # salt.. optional
 //! scram = { kdf = "argon2id13", iterations = 4096, memory = 512, salt = "<b64>", stored_key = "<b64>", server_key = "<b64>" }
+//! # or, for autobahn-python / Crossbar.io clients (authmethod "scram", argon2id13 only):
+//! # scram = { dialect = "autobahn", kdf = "argon2id13", iterations = 4096, memory = 512, salt = "<b64>", stored_key = "<b64>", server_key = "<b64>" }
 //! cryptosign = { authorized_keys = ["<64 hex>"] }
 //! tls_certificates = ["<SHA-256 of the DER certificate, 64 hex>"]
 //! authextra = { any = "thing" }   # WELCOME.Details.authextra
@@ -20,7 +22,7 @@
 //! [realms.authenticator]
 //! procedure = "com.example.authenticate"
 //! realm = "auth"                  # default: the realm being joined
-//! methods = ["ticket", "wampcra", "wamp-scram", "cryptosign", "tls"]
+//! methods = ["ticket", "wampcra", "wamp-scram", "scram", "cryptosign", "tls"]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -71,10 +73,11 @@ pub struct WampcraCredentials {
     pub keylen: Option<u32>,
 }
 
-/// The key derivation function of a WAMP-SCRAM credential (section 13.3, table 10).
+/// The key derivation function of a WAMP-SCRAM credential (section 13.3, table 10). In the
+/// configuration, `argon2id13` may also be spelled `argon2id-13` (autobahn's and Crossbar's name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 pub enum Kdf {
-    #[serde(rename = "argon2id13")]
+    #[serde(rename = "argon2id13", alias = "argon2id-13")]
     Argon2id13,
     #[serde(rename = "pbkdf2")]
     Pbkdf2,
@@ -99,11 +102,51 @@ impl Kdf {
     }
 }
 
+/// Which SCRAM a credential serves. The two derive a different SaltedPassword from the same password,
+/// so a credential (its StoredKey and ServerKey) works in one dialect only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+pub enum ScramDialect {
+    /// WAMP-SCRAM as section 13.3 specifies it: authmethod "wamp-scram", kdf "argon2id13" or "pbkdf2",
+    /// the password normalized with SASLprep, SaltedPassword the KDF's 32 output bytes.
+    #[default]
+    #[serde(rename = "spec")]
+    Spec,
+    /// The dialect autobahn-python's `AuthScram` and Crossbar.io speak: authmethod "scram", kdf
+    /// "argon2id-13" only, the password as its UTF-8 bytes (no SASLprep), SaltedPassword the *text* of
+    /// the Argon2 output in unpadded base64 (as autobahn's `derive_scram_credential` computes it),
+    /// AuthMessage with "c=" empty and the authid unescaped, the ServerSignature in WELCOME.Details
+    /// .authextra.scram_server_signature. autobahn's PBKDF2 path cannot work (it hands the salt as text
+    /// to a function that takes bytes), so PBKDF2 is refused for this dialect.
+    #[serde(rename = "autobahn")]
+    Autobahn,
+}
+
+impl ScramDialect {
+    /// The authmethod this dialect answers to in HELLO.Details.authmethods.
+    pub fn authmethod(self) -> &'static str {
+        match self {
+            ScramDialect::Spec => super::methods::SCRAM,
+            ScramDialect::Autobahn => super::methods::SCRAM_AUTOBAHN,
+        }
+    }
+
+    pub fn is_spec(&self) -> bool {
+        *self == ScramDialect::Spec
+    }
+}
+
 /// What the server stores for a WAMP-SCRAM user (section 13.3, "Data Stored on the Server"): the KDF and
 /// its parameters, the salt, StoredKey and ServerKey, the binary values in base64.
+///
+/// To serve an autobahn-python client, set `dialect = "autobahn"` and derive the keys in that dialect
+/// ([`scram_credentials_for`]). A Crossbar.io credential (autobahn's `derive_scram_credential`: hex
+/// `salt`, `stored-key`, `server-key`) carries over with its hex values re-encoded as base64.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScramCredentials {
+    /// "spec" (the default: authmethod "wamp-scram") or "autobahn" (authmethod "scram").
+    #[serde(default, skip_serializing_if = "ScramDialect::is_spec")]
+    pub dialect: ScramDialect,
     pub kdf: Kdf,
     pub iterations: u32,
     /// Argon2 memory cost in KiB; only for `argon2id13`.
@@ -132,7 +175,7 @@ pub struct AuthenticatorConfig {
     /// The realm the procedure is registered on; default: the realm being joined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
-    /// Among "ticket", "wampcra", "wamp-scram", "cryptosign", "tls".
+    /// Among "ticket", "wampcra", "wamp-scram", "scram" (autobahn's dialect), "cryptosign", "tls".
     pub methods: Vec<String>,
 }
 
@@ -162,7 +205,39 @@ pub fn try_scram_credentials(
     memory: Option<u32>,
     salt: &[u8],
 ) -> Result<ScramCredentials, String> {
-    scram::derive_credentials(password, kdf, iterations, memory, salt)
+    scram::derive_credentials(ScramDialect::Spec, password, kdf, iterations, memory, salt)
+}
+
+/// [`scram_credentials`] for either dialect: with [`ScramDialect::Autobahn`], the credentials an
+/// autobahn-python client (authmethod "scram") authenticates against; that dialect takes
+/// [`Kdf::Argon2id13`] only and uses the password as is (no SASLprep), as autobahn does.
+///
+/// Panics where [`try_scram_credentials_for`] returns an error.
+pub fn scram_credentials_for(
+    dialect: ScramDialect,
+    password: &str,
+    kdf: Kdf,
+    iterations: u32,
+    memory: Option<u32>,
+    salt: &[u8],
+) -> ScramCredentials {
+    match try_scram_credentials_for(dialect, password, kdf, iterations, memory, salt) {
+        Ok(credentials) => credentials,
+        Err(e) => panic!("cannot derive SCRAM credentials: {e}"),
+    }
+}
+
+/// [`scram_credentials_for`], with invalid parameters (PBKDF2 for the autobahn dialect among them)
+/// reported as an error.
+pub fn try_scram_credentials_for(
+    dialect: ScramDialect,
+    password: &str,
+    kdf: Kdf,
+    iterations: u32,
+    memory: Option<u32>,
+    salt: &[u8],
+) -> Result<ScramCredentials, String> {
+    scram::derive_credentials(dialect, password, kdf, iterations, memory, salt)
 }
 
 /// The salted WAMP-CRA key for `password`, exactly as autobahn's `derive_key(password, salt, iterations,
@@ -285,5 +360,43 @@ mod tests {
         assert!(try_scram_credentials("pw", Kdf::Argon2id13, 1, Some(1), &[0; 16]).is_err());
         assert!(try_scram_credentials("pw", Kdf::Pbkdf2, 0, None, &[0; 16]).is_err());
         assert!(try_scram_credentials("pw", Kdf::Pbkdf2, 1, Some(8), &[0; 16]).is_err());
+    }
+
+    #[test]
+    fn scram_dialects_parse_and_serialize() {
+        let realm = parse(
+            r#"
+            [[principals]]
+            authid = "ab"
+            role = "user"
+            scram = { dialect = "autobahn", kdf = "argon2id-13", iterations = 4096, memory = 512, salt = "AAEC", stored_key = "AAEC", server_key = "AAEC" }
+
+            [[principals]]
+            authid = "spec"
+            role = "user"
+            scram = { dialect = "spec", kdf = "argon2id13", iterations = 4096, memory = 512, salt = "AAEC", stored_key = "AAEC", server_key = "AAEC" }
+            "#,
+        )
+        .unwrap();
+        let ab = realm.principals[0].scram.as_ref().unwrap();
+        assert_eq!((ab.dialect, ab.kdf), (ScramDialect::Autobahn, Kdf::Argon2id13));
+        assert_eq!(ab.dialect.authmethod(), "scram");
+        let spec = realm.principals[1].scram.as_ref().unwrap();
+        assert_eq!((spec.dialect, spec.dialect.authmethod()), (ScramDialect::Spec, "wamp-scram"));
+        let unknown = "[[principals]]\nauthid = \"a\"\nrole = \"r\"\nscram = { dialect = \"crossbar\", kdf = \"argon2id13\", iterations = 1, memory = 8, salt = \"\", stored_key = \"\", server_key = \"\" }\n";
+        assert!(parse(unknown).is_err());
+
+        let credentials =
+            scram_credentials_for(ScramDialect::Autobahn, "pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]);
+        let text = toml::to_string(&credentials).unwrap();
+        assert!(text.contains("dialect = \"autobahn\""), "{text}");
+        assert_eq!(toml::from_str::<ScramCredentials>(&text).unwrap(), credentials);
+        let spec =
+            scram_credentials_for(ScramDialect::Spec, "pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]);
+        assert_eq!(spec, scram_credentials("pencil", Kdf::Argon2id13, 1, Some(8), &[0u8; 16]));
+        assert!(!toml::to_string(&spec).unwrap().contains("dialect"), "the default is not written");
+        assert_ne!(spec.stored_key, credentials.stored_key);
+        assert!(try_scram_credentials_for(ScramDialect::Autobahn, "pw", Kdf::Pbkdf2, 4096, None, &[0; 16])
+            .is_err());
     }
 }

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::config::Kdf;
+use super::config::{Kdf, ScramDialect};
 use super::realm_auth::CompiledPrincipal;
 use super::scram::ScramSecret;
 use super::ticket::TicketVerifier;
@@ -40,7 +40,9 @@ pub(crate) struct Decoys {
     wampcra_role: String,
     /// iterations, keylen and salt length of the salted WAMP-CRA principals, if most are salted.
     wampcra_salting: Option<(u32, u32, usize)>,
+    /// Per dialect: the spec's ("wamp-scram") and autobahn's ("scram").
     scram: ScramShape,
+    scram_autobahn: ScramShape,
     /// A hashed ticket to check failed attempts against, so they take as long as real ones.
     hashed_ticket: Option<TicketVerifier>,
 }
@@ -63,25 +65,41 @@ impl Decoys {
             Some((salting.iterations, salting.keylen, salting.salt.len()))
         }))
         .flatten();
-        let scram = most_common(principals.iter().filter_map(|p| {
-            let secret = p.scram.as_ref()?;
-            let salt_len = BASE64.decode(&secret.salt).map(|s| s.len()).unwrap_or(DEFAULT_SALT_LEN);
-            Some(ScramShape {
-                kdf: secret.kdf,
-                iterations: secret.iterations,
-                memory: secret.memory,
-                salt_len,
-            })
-        }))
-        .unwrap_or(ScramShape {
+        let scram_shape = |dialect: ScramDialect| {
+            most_common(principals.iter().filter_map(|p| {
+                let secret = p.scram.as_ref().filter(|s| s.dialect == dialect)?;
+                let salt_len = BASE64.decode(&secret.salt).map(|s| s.len()).unwrap_or(DEFAULT_SALT_LEN);
+                Some(ScramShape {
+                    kdf: secret.kdf,
+                    iterations: secret.iterations,
+                    memory: secret.memory,
+                    salt_len,
+                })
+            }))
+        };
+        let scram = scram_shape(ScramDialect::Spec).unwrap_or(ScramShape {
             kdf: Kdf::Pbkdf2,
             iterations: 4096,
             memory: None,
             salt_len: DEFAULT_SALT_LEN,
         });
+        // autobahn's `derive_scram_credential` parameters.
+        let scram_autobahn = scram_shape(ScramDialect::Autobahn).unwrap_or(ScramShape {
+            kdf: Kdf::Argon2id13,
+            iterations: 4096,
+            memory: Some(512),
+            salt_len: DEFAULT_SALT_LEN,
+        });
         let hashed_ticket =
             principals.iter().filter_map(|p| p.ticket.clone()).find(TicketVerifier::is_hashed);
-        Decoys { key: decoy_key(realm, principals), wampcra_role, wampcra_salting, scram, hashed_ticket }
+        Decoys {
+            key: decoy_key(realm, principals),
+            wampcra_role,
+            wampcra_salting,
+            scram,
+            scram_autobahn,
+            hashed_ticket,
+        }
     }
 
     /// The role a mock WAMP-CRA challenge names.
@@ -99,18 +117,24 @@ impl Decoys {
         WampcraKey::unguessable(salting)
     }
 
-    /// WAMP-SCRAM credentials nobody can satisfy, with the salt always the same for `authid`.
-    pub fn scram_secret(&self, authid: &str) -> ScramSecret {
-        let salt_bytes = self.derive(b"scram salt", authid);
-        let salt = BASE64.encode(&salt_bytes[..self.scram.salt_len.clamp(1, salt_bytes.len())]);
+    /// SCRAM credentials of `dialect` nobody can satisfy, with the salt always the same for `authid`
+    /// (and different in each dialect, as a real principal's salt is real in one dialect only).
+    pub fn scram_secret(&self, authid: &str, dialect: ScramDialect) -> ScramSecret {
+        let (shape, purpose): (&ScramShape, &[u8]) = match dialect {
+            ScramDialect::Spec => (&self.scram, b"scram salt"),
+            ScramDialect::Autobahn => (&self.scram_autobahn, b"scram autobahn salt"),
+        };
+        let salt_bytes = self.derive(purpose, authid);
+        let salt = BASE64.encode(&salt_bytes[..shape.salt_len.clamp(1, salt_bytes.len())]);
         let mut stored_key = [0u8; 32];
         let mut server_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut stored_key);
         rand::rngs::OsRng.fill_bytes(&mut server_key);
         ScramSecret {
-            kdf: self.scram.kdf,
-            iterations: self.scram.iterations,
-            memory: self.scram.memory,
+            dialect,
+            kdf: shape.kdf,
+            iterations: shape.iterations,
+            memory: shape.memory,
             salt,
             stored_key,
             server_key,

@@ -5,13 +5,15 @@
 //!
 //! * wampcra: "secret", and "salt", "iterations", "keylen" when salted;
 //! * wamp-scram: "kdf", "iterations", "memory" (argon2id13), "salt", "stored_key", "server_key";
+//! * scram (autobahn's dialect): the same, derived in that dialect, with kdf "argon2id-13" (or
+//!   "argon2id13");
 //! * cryptosign: "pubkey", which must be the one the client announced (optional: without it the
 //!   announced key is accepted);
 //! * ticket and tls: nothing, the authenticator has decided.
 
 use ed25519_dalek::VerifyingKey;
 
-use super::config::{Kdf, ScramCredentials};
+use super::config::{Kdf, ScramCredentials, ScramDialect};
 use super::scram::{ScramSecret, TLS_EXPORTER};
 use super::transport_info::TransportInfo;
 use super::uris;
@@ -170,12 +172,16 @@ pub(crate) fn wampcra_key(fields: &Dict) -> Result<WampcraKey, String> {
     )
 }
 
-/// The WAMP-SCRAM credentials an answer carries.
-pub(crate) fn scram_secret(fields: &Dict) -> Result<ScramSecret, String> {
+/// The SCRAM credentials of `dialect` an answer carries.
+pub(crate) fn scram_secret(fields: &Dict, dialect: ScramDialect) -> Result<ScramSecret, String> {
     let kdf_name = string_field(fields, "kdf")?;
-    let kdf = Kdf::from_name(kdf_name)
-        .ok_or_else(|| format!("the answer's kdf {kdf_name:?} is not argon2id13 or pbkdf2"))?;
+    let kdf = match (dialect, kdf_name) {
+        (ScramDialect::Autobahn, "argon2id-13") => Some(Kdf::Argon2id13),
+        _ => Kdf::from_name(kdf_name),
+    }
+    .ok_or_else(|| format!("the answer's kdf {kdf_name:?} is not argon2id13 or pbkdf2"))?;
     let credentials = ScramCredentials {
+        dialect,
         kdf,
         iterations: optional_u32_field(fields, "iterations")?
             .ok_or("the answer's \"iterations\" is missing")?,
@@ -321,16 +327,20 @@ mod tests {
             "kdf" => "pbkdf2", "iterations" => 4096u64, "salt" => "AAECAwQFBgcICQoLDA0ODw==",
             "stored_key" => "zHCdol2044/ZyWzPLi7oxApCkamKw9Z+E4U/QApd/5Y=", "server_key" => "dd5peBOitVnLNFu7VmwP+HiDaaw4OUCv396eVCWhYiE=",
         };
-        assert_eq!(scram_secret(&scram).unwrap().kdf, Kdf::Pbkdf2);
+        assert_eq!(scram_secret(&scram, ScramDialect::Spec).unwrap().kdf, Kdf::Pbkdf2);
+        assert!(scram_secret(&scram, ScramDialect::Autobahn).is_err(), "no pbkdf2 for autobahn");
         let mut bad = scram.clone();
         bad.insert("kdf".into(), Value::from("argon2id-13"));
-        assert!(scram_secret(&bad).is_err());
+        bad.insert("memory".into(), Value::from(512u64));
+        assert!(scram_secret(&bad, ScramDialect::Spec).is_err());
+        let autobahn = scram_secret(&bad, ScramDialect::Autobahn).unwrap();
+        assert_eq!((autobahn.dialect, autobahn.kdf), (ScramDialect::Autobahn, Kdf::Argon2id13));
         let mut bad = scram.clone();
         bad.remove("iterations");
-        assert!(scram_secret(&bad).is_err());
+        assert!(scram_secret(&bad, ScramDialect::Spec).is_err());
         let mut bad = scram;
         bad.insert("stored_key".into(), Value::from("short"));
-        assert!(scram_secret(&bad).is_err());
+        assert!(scram_secret(&bad, ScramDialect::Spec).is_err());
 
         let key = super::super::cryptosign::parse_public_key(
             "545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122",

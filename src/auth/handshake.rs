@@ -14,6 +14,7 @@ use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use rand::RngCore;
 
+use super::config::ScramDialect;
 use super::dynamic::{self, Rejection, Request};
 use super::realm_auth::CompiledPrincipal;
 use super::scram::{self, ScramSecret, TLS_EXPORTER};
@@ -129,7 +130,7 @@ enum TicketCheck {
 enum Asked {
     Ticket,
     Wampcra,
-    Scram { client_nonce: String, channel_binding: Option<[u8; 32]> },
+    Scram { dialect: ScramDialect, client_nonce: String, channel_binding: Option<[u8; 32]> },
     Cryptosign { key: VerifyingKey, channel_binding: Option<[u8; 32]> },
     Tls,
 }
@@ -273,13 +274,15 @@ impl Handshake {
                 }
                 Err(problem) => self.authenticator_misbehaved(&problem),
             },
-            Asked::Scram { client_nonce, channel_binding } => match dynamic::scram_secret(&answer.fields) {
-                Ok(secret) => {
-                    let candidate = self.dynamic_candidate(answer, None);
-                    self.scram_challenge(candidate, secret, client_nonce, channel_binding)
+            Asked::Scram { dialect, client_nonce, channel_binding } => {
+                match dynamic::scram_secret(&answer.fields, dialect) {
+                    Ok(secret) => {
+                        let candidate = self.dynamic_candidate(answer, None);
+                        self.scram_challenge(candidate, secret, client_nonce, channel_binding)
+                    }
+                    Err(problem) => self.authenticator_misbehaved(&problem),
                 }
-                Err(problem) => self.authenticator_misbehaved(&problem),
-            },
+            }
             Asked::Cryptosign { key, channel_binding } => {
                 match dynamic::accepts_public_key(&answer.fields, &key) {
                     Ok(()) => {
@@ -305,7 +308,10 @@ impl Handshake {
             })),
             methods::TICKET if self.auth.offers(methods::TICKET) => self.start_ticket(),
             methods::WAMPCRA if self.auth.offers(methods::WAMPCRA) => self.start_wampcra(),
-            methods::SCRAM if self.auth.offers(methods::SCRAM) => self.start_scram(),
+            methods::SCRAM if self.auth.offers(methods::SCRAM) => self.start_scram(ScramDialect::Spec),
+            methods::SCRAM_AUTOBAHN if self.auth.offers(methods::SCRAM_AUTOBAHN) => {
+                self.start_scram(ScramDialect::Autobahn)
+            }
             methods::CRYPTOSIGN if self.auth.offers(methods::CRYPTOSIGN) => self.start_cryptosign(),
             methods::TLS if self.auth.offers(methods::TLS) => self.start_tls(),
             _ => Attempt::Skip,
@@ -353,7 +359,10 @@ impl Handshake {
         Attempt::Done(outcome)
     }
 
-    fn start_scram(&mut self) -> Attempt {
+    /// Either dialect. autobahn's has no channel binding: its HELLO may still carry a channel_binding
+    /// (authextra is merged over all of a client's authenticators, cryptosign's included), which it
+    /// does not apply to SCRAM, so it is ignored there.
+    fn start_scram(&mut self, dialect: ScramDialect) -> Attempt {
         let Some(authid) = self.authid.clone() else {
             return Attempt::Skip;
         };
@@ -365,6 +374,7 @@ impl Handshake {
             return Attempt::Done(failed("HELLO.Details.authextra.nonce is not a valid WAMP-SCRAM nonce"));
         }
         let channel_binding = match self.authextra.get("channel_binding") {
+            _ if dialect == ScramDialect::Autobahn => None,
             None | Some(Value::Null) => None,
             Some(Value::Str(kind)) if kind == TLS_EXPORTER => match self.exporter() {
                 Some(data) => Some(data),
@@ -380,17 +390,19 @@ impl Handshake {
                 ))
             }
         };
-        let outcome = match self.auth.principal(&authid) {
-            Some(principal) if principal.scram.is_some() => {
-                let secret = principal.scram.clone().expect("checked above");
-                self.scram_challenge(Candidate::of(principal), secret, client_nonce, channel_binding)
+        let method = dialect.authmethod();
+        let principal = self.auth.principal(&authid);
+        let outcome = match principal.and_then(|p| p.scram.as_ref().filter(|s| s.dialect == dialect)) {
+            Some(secret) => {
+                let candidate = Candidate::of(principal.expect("the secret is the principal's"));
+                self.scram_challenge(candidate, secret.clone(), client_nonce, channel_binding)
             }
-            _ if self.auth.authenticator_serves(methods::SCRAM) => {
-                self.ask(methods::SCRAM, Asked::Scram { client_nonce, channel_binding }, None)
+            None if self.auth.authenticator_serves(method) => {
+                self.ask(method, Asked::Scram { dialect, client_nonce, channel_binding }, None)
             }
-            _ => {
+            None => {
                 let candidate = Candidate::mock(&authid, methods::ANONYMOUS);
-                let secret = self.auth.decoys.scram_secret(&authid);
+                let secret = self.auth.decoys.scram_secret(&authid, dialect);
                 self.scram_challenge(candidate, secret, client_nonce, channel_binding)
             }
         };
@@ -488,6 +500,9 @@ impl Handshake {
         proof: &str,
         extra: &Dict,
     ) -> Outcome {
+        if secret.dialect == ScramDialect::Autobahn {
+            return self.check_autobahn_scram(candidate, secret, client_nonce, nonce, proof);
+        }
         if extra.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return self.conclude(candidate, false, methods::SCRAM, Dict::new());
         }
@@ -526,6 +541,31 @@ impl Handshake {
                 self.conclude(candidate, true, methods::SCRAM, verifier)
             }
             None => self.conclude(candidate, false, methods::SCRAM, Dict::new()),
+        }
+    }
+
+    /// autobahn's dialect: AUTHENTICATE carries the proof only (its extra is empty), and WELCOME the
+    /// ServerSignature as authextra.scram_server_signature.
+    fn check_autobahn_scram(
+        &mut self,
+        candidate: Candidate,
+        secret: &ScramSecret,
+        client_nonce: &str,
+        nonce: &str,
+        proof: &str,
+    ) -> Outcome {
+        let authid = self.authid.clone().unwrap_or_default();
+        let server_signature =
+            scram::autobahn_auth_message(&authid, client_nonce, nonce, &secret.salt, secret.iterations)
+                .and_then(|message| {
+                    scram::verify_client_proof(&secret.stored_key, &secret.server_key, &message, proof)
+                });
+        match server_signature {
+            Some(signature) => {
+                let extra = crate::dict! { "scram_server_signature" => BASE64.encode(signature) };
+                self.conclude(candidate, true, methods::SCRAM_AUTOBAHN, extra)
+            }
+            None => self.conclude(candidate, false, methods::SCRAM_AUTOBAHN, Dict::new()),
         }
     }
 
@@ -575,8 +615,9 @@ impl Handshake {
         rand::rngs::OsRng.fill_bytes(&mut server_nonce);
         let nonce = format!("{client_nonce}{}", BASE64.encode(server_nonce));
         let extra = secret.challenge_extra(&nonce);
+        let authmethod = secret.dialect.authmethod();
         self.state = State::AwaitScram { candidate, secret, client_nonce, nonce, channel_binding };
-        Outcome::Challenge { authmethod: methods::SCRAM, extra }
+        Outcome::Challenge { authmethod, extra }
     }
 
     fn cryptosign_challenge(

@@ -2,9 +2,12 @@
 //! method order, channel binding, the dynamic authenticator and misuse.
 
 use super::*;
-use crate::auth::config::{AuthenticatorConfig, Kdf, Principal};
+use crate::auth::config::{AuthenticatorConfig, Kdf, Principal, ScramDialect};
 use crate::auth::cryptosign::tests::{client_signature, signing_key, SPEC_VECTORS};
-use crate::auth::scram::tests::{CBIND_DATA, CLIENT_NONCE, NONCE, PASSWORD, SALT, VECTORS as SCRAM_VECTORS};
+use crate::auth::scram::tests::{
+    autobahn_salted_password, AUTOBAHN_CLIENT_NONCE, AUTOBAHN_NONCE, AUTOBAHN_VECTORS, CBIND_DATA,
+    CLIENT_NONCE, NONCE, PASSWORD, SALT, VECTORS as SCRAM_VECTORS,
+};
 use crate::auth::ticket::tests::{ARGON2_PHC, PBKDF2_PHC, TICKET as PHC_TICKET};
 use crate::auth::TlsInfo;
 use ed25519_dalek::SigningKey;
@@ -593,6 +596,7 @@ fn scram_python_vectors_through_the_handshake() {
             ticket: None,
             wampcra: None,
             scram: Some(crate::auth::ScramCredentials {
+                dialect: crate::auth::ScramDialect::Spec,
                 kdf: vector.kdf,
                 iterations: vector.iterations,
                 memory: vector.memory,
@@ -730,6 +734,259 @@ fn scram_unknown_authid_is_indistinguishable() {
     let (proof, extra, _) = scram_authenticate("nobody", PASSWORD, &unknown_extra, None);
     assert_eq!(unknown.authenticate(&proof, &extra), known_failure);
     assert_eq!(known_failure, failure());
+}
+
+// ---- scram: autobahn-python's / Crossbar's dialect ----
+
+/// The static principals plus autobahn-dialect ones: "ab" (t=4, m=512) and "ab2" (its twin).
+fn autobahn_principals() -> Vec<Principal> {
+    let credentials = crate::auth::scram_credentials_for(
+        ScramDialect::Autobahn,
+        PASSWORD,
+        Kdf::Argon2id13,
+        4,
+        Some(512),
+        &SALT,
+    );
+    let text = format!(
+        r#"
+        [[principals]]
+        authid = "ab"
+        role = "frontend"
+        scram = {{ dialect = "autobahn", kdf = "argon2id-13", iterations = 4, memory = 512, salt = "{salt}", stored_key = "{stored}", server_key = "{server}" }}
+        authextra = {{ team = "red" }}
+
+        [[principals]]
+        authid = "ab2"
+        role = "frontend"
+        scram = {{ dialect = "autobahn", kdf = "argon2id13", iterations = 4, memory = 512, salt = "{salt}", stored_key = "{stored}", server_key = "{server}" }}
+        "#,
+        salt = credentials.salt,
+        stored = credentials.stored_key,
+        server = credentials.server_key,
+    );
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        principals: Vec<Principal>,
+    }
+    let mut principals = static_principals();
+    principals.extend(toml::from_str::<Doc>(&text).unwrap().principals);
+    principals
+}
+
+fn autobahn_realm() -> Arc<RealmAuth> {
+    Arc::new(RealmAuth::new("realm1", false, &autobahn_principals(), None).unwrap())
+}
+
+/// HELLO.Details.authextra as autobahn's `AuthScram` sends it.
+fn autobahn_extra() -> Dict {
+    crate::dict! { "nonce" => AUTOBAHN_CLIENT_NONCE }
+}
+
+/// What autobahn's `AuthScram.on_challenge` does with a CHALLENGE (written out here on its own, after
+/// autobahn's code): checks the keys, computes the AuthMessage and the ClientProof. Returns the
+/// signature of AUTHENTICATE and the ServerSignature its `on_welcome` expects.
+fn autobahn_authenticate(authid: &str, password: &str, extra: &Dict) -> (String, String) {
+    for key in extra.keys() {
+        assert!(
+            ["nonce", "kdf", "salt", "iterations", "memory", "channel_binding"].contains(&key.as_str()),
+            "autobahn refuses a CHALLENGE with {key:?}"
+        );
+    }
+    assert_eq!(extra["kdf"], Value::from("argon2id-13"));
+    let nonce = extra["nonce"].as_str().unwrap();
+    let salt = extra["salt"].as_str().unwrap();
+    let iterations = extra["iterations"].as_u64().unwrap() as u32;
+    let memory = extra["memory"].as_u64().unwrap() as u32;
+    let channel_binding = extra.get("channel_binding").map(|v| v.as_str().unwrap()).unwrap_or("");
+    let message = format!(
+        "n={},r={AUTOBAHN_CLIENT_NONCE},r={nonce},s={salt},i={iterations},c={channel_binding},r={nonce}",
+        stringprep::saslprep(authid).unwrap()
+    );
+    let salted = autobahn_salted_password(password, &BASE64.decode(salt).unwrap(), iterations, memory);
+    let proof = scram::client_proof(&salted, &message);
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&salted).unwrap();
+    mac.update(b"Server Key");
+    let server_key = mac.finalize().into_bytes();
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&server_key).unwrap();
+    mac.update(message.as_bytes());
+    (proof, BASE64.encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn autobahn_scram_right_and_wrong() {
+    let auth = autobahn_realm();
+    for authid in ["ab", "ab2"] {
+        let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some(authid), autobahn_extra()));
+        let extra = expect_challenge(&outcome, "scram");
+        assert_eq!(extra.len(), 5, "nonce, salt, kdf, iterations, memory: {extra:?}");
+        assert_eq!((extra["iterations"].as_u64(), extra["memory"].as_u64()), (Some(4), Some(512)));
+        assert_eq!(extra["salt"], Value::from("AAECAwQFBgcICQoLDA0ODw=="));
+        let nonce = extra["nonce"].as_str().unwrap();
+        assert!(nonce.starts_with(AUTOBAHN_CLIENT_NONCE));
+        assert_eq!(BASE64.decode(&nonce[AUTOBAHN_CLIENT_NONCE.len()..]).unwrap().len(), 16);
+        let (proof, server_signature) = autobahn_authenticate(authid, PASSWORD, &extra);
+        // autobahn's AUTHENTICATE has an empty extra.
+        let identity = expect_welcome(handshake.authenticate(&proof, &Dict::new()));
+        assert_eq!(
+            (
+                identity.authid.as_str(),
+                identity.authrole.as_str(),
+                identity.authmethod,
+                identity.authprovider
+            ),
+            (authid, "frontend", "scram", "static")
+        );
+        assert_eq!(identity.authextra["scram_server_signature"], Value::from(server_signature.as_str()));
+        assert!(!identity.authextra.contains_key("verifier"));
+        if authid == "ab" {
+            assert_eq!(identity.authextra["team"], Value::from("red"), "the principal's authextra is merged");
+        }
+
+        let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some(authid), autobahn_extra()));
+        let (proof, _) = autobahn_authenticate(authid, "pencil2", &expect_challenge(&outcome, "scram"));
+        assert_eq!(handshake.authenticate(&proof, &Dict::new()), failure(), "wrong password");
+
+        let (mut handshake, _) = hello(&auth, &details(&["scram"], Some(authid), autobahn_extra()));
+        assert_eq!(handshake.authenticate("not base64!", &Dict::new()), failure());
+    }
+}
+
+#[test]
+fn autobahn_python_vectors_through_the_handshake() {
+    for vector in &AUTOBAHN_VECTORS {
+        let principal = Principal {
+            authid: vector.authid.into(),
+            role: "frontend".into(),
+            ticket: None,
+            wampcra: None,
+            scram: Some(crate::auth::ScramCredentials {
+                dialect: ScramDialect::Autobahn,
+                kdf: Kdf::Argon2id13,
+                iterations: vector.iterations,
+                memory: Some(vector.memory),
+                salt: BASE64.encode(SALT),
+                stored_key: vector.stored_key.into(),
+                server_key: vector.server_key.into(),
+            }),
+            cryptosign: None,
+            tls_certificates: Vec::new(),
+            authextra: None,
+        };
+        let auth = Arc::new(RealmAuth::new("realm1", false, &[principal], None).unwrap());
+        let (mut handshake, outcome) =
+            hello(&auth, &details(&["scram"], Some(vector.authid), autobahn_extra()));
+        let extra = expect_challenge(&outcome, "scram");
+        assert_eq!(
+            (extra["kdf"].as_str(), extra["iterations"].as_u64(), extra["memory"].as_u64()),
+            (Some("argon2id-13"), Some(u64::from(vector.iterations)), Some(u64::from(vector.memory)))
+        );
+        // Pin the server nonce to the one autobahn was given.
+        match &mut handshake.state {
+            State::AwaitScram { nonce, .. } => *nonce = AUTOBAHN_NONCE.to_owned(),
+            other => panic!("{other:?}"),
+        }
+        let identity = expect_welcome(handshake.authenticate(vector.proof, &Dict::new()));
+        assert_eq!((identity.authid.as_str(), identity.authmethod), (vector.authid, "scram"));
+        assert_eq!(identity.authextra["scram_server_signature"], Value::from(vector.server_signature));
+    }
+}
+
+#[test]
+fn the_dialects_do_not_mix() {
+    let auth = autobahn_realm();
+    // A spec principal under "scram", an autobahn principal under "wamp-scram": mock challenges that
+    // fail whatever the password, in the dialect of the method asked for.
+    let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some("argon"), autobahn_extra()));
+    let extra = expect_challenge(&outcome, "scram");
+    let (proof, _) = autobahn_authenticate("argon", PASSWORD, &extra);
+    assert_eq!(handshake.authenticate(&proof, &Dict::new()), failure());
+    let (mut handshake, outcome) = hello(&auth, &details(&["wamp-scram"], Some("ab"), scram_extra(None)));
+    let extra = expect_challenge(&outcome, "wamp-scram");
+    assert_eq!(extra["kdf"], Value::from("argon2id13"), "the shape of most spec principals");
+    assert_eq!(extra.len(), 5, "a spec CHALLENGE: {extra:?}");
+    let (proof, auth_extra, _) = scram_authenticate("ab", PASSWORD, &extra, None);
+    assert_eq!(handshake.authenticate(&proof, &auth_extra), failure());
+    // A realm without autobahn principals does not offer "scram" at all.
+    let (_, outcome) = hello(&static_realm(false), &details(&["scram"], Some("argon"), autobahn_extra()));
+    expect_abort(&outcome, uris::NO_AUTH_METHOD);
+    // The spec principal still authenticates under "wamp-scram".
+    let (mut handshake, outcome) = hello(&auth, &details(&["wamp-scram"], Some("argon"), scram_extra(None)));
+    let extra = expect_challenge(&outcome, "wamp-scram");
+    let (proof, auth_extra, _) = scram_authenticate("argon", PASSWORD, &extra, None);
+    assert!(matches!(handshake.authenticate(&proof, &auth_extra), Outcome::Welcome(_)), "spec still works");
+}
+
+#[test]
+fn both_scram_names_follow_the_authmethods_order() {
+    let auth = autobahn_realm();
+    let mut both = autobahn_extra();
+    both.insert("nonce".into(), Value::from(CLIENT_NONCE));
+    let (_, outcome) = hello(&auth, &details(&["scram", "wamp-scram"], Some("ab"), both.clone()));
+    expect_challenge(&outcome, "scram");
+    let (_, outcome) = hello(&auth, &details(&["wamp-scram", "scram"], Some("ab"), both.clone()));
+    expect_challenge(&outcome, "wamp-scram");
+    let (_, outcome) = hello(&auth, &details(&["ticket", "scram"], Some("ab"), both.clone()));
+    expect_challenge(&outcome, "ticket");
+    // Realm without the dialect: "scram" is skipped.
+    let (_, outcome) = hello(&static_realm(false), &details(&["scram", "wamp-scram"], Some("user"), both));
+    expect_challenge(&outcome, "wamp-scram");
+    // Without a nonce, "scram" is skipped too.
+    let (_, outcome) = hello(&auth, &details(&["scram", "ticket"], Some("joe"), Dict::new()));
+    expect_challenge(&outcome, "ticket");
+    let (_, outcome) = hello(&auth, &details(&["scram"], Some("ab"), crate::dict! { "nonce" => "a,b" }));
+    expect_abort(&outcome, uris::AUTHENTICATION_FAILED);
+}
+
+#[test]
+fn autobahn_scram_ignores_channel_binding_requests() {
+    // autobahn merges the authextra of all a client's authenticators: a cryptosign one may add
+    // channel_binding, which autobahn's SCRAM does not use ("c=" stays empty).
+    let auth = autobahn_realm();
+    let mut extra = autobahn_extra();
+    extra.insert("channel_binding".into(), Value::from("tls-unique"));
+    let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some("ab"), extra));
+    let challenge = expect_challenge(&outcome, "scram");
+    assert!(!challenge.contains_key("channel_binding"));
+    let (proof, _) = autobahn_authenticate("ab", PASSWORD, &challenge);
+    assert!(matches!(handshake.authenticate(&proof, &Dict::new()), Outcome::Welcome(_)));
+}
+
+#[test]
+fn autobahn_scram_unknown_authid_is_indistinguishable() {
+    let auth = autobahn_realm();
+    let (mut known, known_challenge) = hello(&auth, &details(&["scram"], Some("ab"), autobahn_extra()));
+    let (mut unknown, unknown_challenge) =
+        hello(&auth, &details(&["scram"], Some("nobody"), autobahn_extra()));
+    assert_eq!(outcome_shape(&known_challenge), outcome_shape(&unknown_challenge));
+    let (known_extra, unknown_extra) =
+        (expect_challenge(&known_challenge, "scram"), expect_challenge(&unknown_challenge, "scram"));
+    for field in ["kdf", "iterations", "memory"] {
+        assert_eq!(known_extra[field], unknown_extra[field], "{field} imitates the autobahn principals");
+    }
+    let salt = unknown_extra["salt"].as_str().unwrap();
+    assert_eq!(BASE64.decode(salt).unwrap().len(), SALT.len());
+    let (_, again) = hello(&autobahn_realm(), &details(&["scram"], Some("nobody"), autobahn_extra()));
+    assert_eq!(expect_challenge(&again, "scram")["salt"], Value::from(salt), "stable per authid");
+    let (_, spec) = hello(&auth, &details(&["wamp-scram"], Some("nobody"), scram_extra(None)));
+    assert_ne!(expect_challenge(&spec, "wamp-scram")["salt"], Value::from(salt), "another salt per dialect");
+
+    let (proof, _) = autobahn_authenticate("ab", "wrong", &known_extra);
+    let known_failure = known.authenticate(&proof, &Dict::new());
+    let (proof, _) = autobahn_authenticate("nobody", PASSWORD, &unknown_extra);
+    assert_eq!(unknown.authenticate(&proof, &Dict::new()), known_failure);
+    assert_eq!(known_failure, failure());
+}
+
+#[test]
+fn autobahn_principals_with_pbkdf2_are_refused() {
+    let mut principals = autobahn_principals();
+    let scram = principals.last_mut().unwrap().scram.as_mut().unwrap();
+    *scram = crate::auth::scram_credentials(PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT);
+    scram.dialect = ScramDialect::Autobahn;
+    let error = RealmAuth::new("realm1", false, &principals, None).unwrap_err();
+    assert!(error.contains("ab2") && error.contains("argon2id13"), "{error}");
 }
 
 // ---- cryptosign ----
@@ -1107,6 +1364,47 @@ fn dynamic_scram() {
     broken.remove("server_key");
     let (mut handshake, _) = hello(&auth, &details(&["wamp-scram"], Some("dyn"), scram_extra(None)));
     assert_eq!(handshake.authenticator_answered(Ok((vec![Value::Dict(broken)], Dict::new()))), failure());
+}
+
+#[test]
+fn dynamic_autobahn_scram() {
+    let all = authenticator(&["wamp-scram", "scram"]);
+    let auth = Arc::new(RealmAuth::new("realm1", false, &static_principals(), Some(&all)).unwrap());
+    let credentials = crate::auth::scram_credentials_for(
+        ScramDialect::Autobahn,
+        PASSWORD,
+        Kdf::Argon2id13,
+        4,
+        Some(512),
+        b"dynamic salt",
+    );
+    let answer = crate::dict! {
+        "role" => "frontend", "kdf" => "argon2id-13", "iterations" => 4u64, "memory" => 512u64,
+        "salt" => credentials.salt.as_str(), "stored_key" => credentials.stored_key.as_str(), "server_key" => credentials.server_key.as_str(),
+    };
+    let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some("dyn"), autobahn_extra()));
+    assert_eq!(expect_ask(&outcome)["authmethod"], Value::from("scram"));
+    let outcome = handshake.authenticator_answered(Ok((vec![Value::Dict(answer.clone())], Dict::new())));
+    let extra = expect_challenge(&outcome, "scram");
+    assert_eq!(extra["salt"], Value::from(credentials.salt.as_str()));
+    let (proof, server_signature) = autobahn_authenticate("dyn", PASSWORD, &extra);
+    let identity = expect_welcome(handshake.authenticate(&proof, &Dict::new()));
+    assert_eq!((identity.authprovider, identity.authmethod), ("dynamic", "scram"));
+    assert_eq!(identity.authextra["scram_server_signature"], Value::from(server_signature.as_str()));
+
+    let (mut handshake, _) = hello(&auth, &details(&["scram"], Some("dyn"), autobahn_extra()));
+    let extra = expect_challenge(
+        &handshake.authenticator_answered(Ok((vec![Value::Dict(answer.clone())], Dict::new()))),
+        "scram",
+    );
+    let (proof, _) = autobahn_authenticate("dyn", "wrong", &extra);
+    assert_eq!(handshake.authenticate(&proof, &Dict::new()), failure());
+
+    let mut pbkdf2 = answer;
+    pbkdf2.insert("kdf".into(), Value::from("pbkdf2"));
+    pbkdf2.remove("memory");
+    let (mut handshake, _) = hello(&auth, &details(&["scram"], Some("dyn"), autobahn_extra()));
+    assert_eq!(handshake.authenticator_answered(Ok((vec![Value::Dict(pbkdf2)], Dict::new()))), failure());
 }
 
 #[test]

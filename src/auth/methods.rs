@@ -4,12 +4,14 @@ pub const ANONYMOUS: &str = "anonymous";
 pub const TICKET: &str = "ticket";
 pub const WAMPCRA: &str = "wampcra";
 pub const SCRAM: &str = "wamp-scram";
+/// The SCRAM dialect of autobahn-python and Crossbar.io (see [`super::config::ScramDialect::Autobahn`]).
+pub const SCRAM_AUTOBAHN: &str = "scram";
 pub const CRYPTOSIGN: &str = "cryptosign";
 /// TLS client certificate authentication: the transport already verified the certificate.
 pub const TLS: &str = "tls";
 
 /// The methods a dynamic authenticator may serve.
-pub const DYNAMIC: [&str; 5] = [TICKET, WAMPCRA, SCRAM, CRYPTOSIGN, TLS];
+pub const DYNAMIC: [&str; 6] = [TICKET, WAMPCRA, SCRAM, SCRAM_AUTOBAHN, CRYPTOSIGN, TLS];
 
 /// WELCOME.Details.authprovider of a principal from the configuration.
 pub const PROVIDER_STATIC: &str = "static";

@@ -2,7 +2,8 @@
 //! that turn a HELLO into an identity (authid, authrole) or an ABORT. Sans-I/O: the router feeds it
 //! HELLO and AUTHENTICATE details (and the dynamic authenticator's answer) and sends what it answers.
 //!
-//! Methods: anonymous, ticket (13.1), wampcra (13.2), wamp-scram (13.3), cryptosign (13.4, client
+//! Methods: anonymous, ticket (13.1), wampcra (13.2), wamp-scram (13.3; also autobahn-python's and
+//! Crossbar.io's dialect of it, authmethod "scram"), cryptosign (13.4, client
 //! authentication with tls-exporter channel binding), and tls (the client certificate the transport
 //! verified). Static principals come from the realm's configuration; a dynamic authenticator (a WAMP
 //! procedure) can serve any method but anonymous.
@@ -23,8 +24,9 @@ pub mod uris;
 mod wampcra;
 
 pub use config::{
-    scram_credentials, try_scram_credentials, wampcra_derive_key, AuthenticatorConfig, CryptosignCredentials,
-    Kdf, Principal, ScramCredentials, WampcraCredentials,
+    scram_credentials, scram_credentials_for, try_scram_credentials, try_scram_credentials_for,
+    wampcra_derive_key, AuthenticatorConfig, CryptosignCredentials, Kdf, Principal, ScramCredentials,
+    ScramDialect, WampcraCredentials,
 };
 pub use handshake::{Handshake, Identity, Outcome, RealmAuth};
 pub use transport_info::{TlsInfo, TransportInfo};

@@ -159,7 +159,8 @@ impl RealmAuth {
         let static_offers = match method {
             methods::TICKET => static_has(|p| p.ticket.is_some()),
             methods::WAMPCRA => static_has(|p| p.wampcra.is_some()),
-            methods::SCRAM => static_has(|p| p.scram.is_some()),
+            methods::SCRAM => static_has(|p| p.scram.as_ref().is_some_and(|s| s.dialect.is_spec())),
+            methods::SCRAM_AUTOBAHN => static_has(|p| p.scram.as_ref().is_some_and(|s| !s.dialect.is_spec())),
             methods::CRYPTOSIGN => static_has(|p| !p.cryptosign_keys.is_empty()),
             methods::TLS => !self.by_certificate.is_empty(),
             methods::ANONYMOUS => self.anonymous,
@@ -328,6 +329,24 @@ mod tests {
                 && auth.offers("tls")
         );
         assert!(!auth.offers("wamp-scram") && !auth.offers("anonymous") && !auth.offers("nonsense"));
+    }
+
+    #[test]
+    fn each_scram_dialect_is_offered_by_its_own_principals() {
+        let scram = |dialect: &str| {
+            format!(
+                "scram = {{ dialect = \"{dialect}\", kdf = \"argon2id13\", iterations = 1, memory = 8, salt = \"AAAA\", stored_key = \"{key}\", server_key = \"{key}\" }}\n",
+                key = "A".repeat(43) + "="
+            )
+        };
+        let head = |authid: &str| format!("[[principals]]\nauthid = \"{authid}\"\nrole = \"user\"\n");
+        let spec_only = build(&format!("{}{}", head("a"), scram("spec"))).unwrap();
+        assert!(spec_only.offers("wamp-scram") && !spec_only.offers("scram"));
+        let autobahn_only = build(&format!("{}{}", head("a"), scram("autobahn"))).unwrap();
+        assert!(!autobahn_only.offers("wamp-scram") && autobahn_only.offers("scram"));
+        let both =
+            build(&format!("{}{}{}{}", head("a"), scram("autobahn"), head("b"), scram("spec"))).unwrap();
+        assert!(both.offers("wamp-scram") && both.offers("scram"));
     }
 
     fn assert_rejected(text: &str, expected_fragment: &str) {

@@ -4,17 +4,37 @@
 //! ServerSignature in WELCOME.
 //!
 //! The AuthMessage is built exactly as the spec's pseudocode has it (ClientFirstBare with the escaped
-//! authid, ServerFirst, "c=" + base64 of the channel binding input). autobahn-python's `AuthScram`
-//! differs from the spec (kdf "argon2id-13", "c=" without base64, the KDF output's base64 text as
-//! SaltedPassword, "scram_server_signature"), so it does not interoperate; the test vectors below were
-//! computed in Python from the spec's formulas with autobahn's dependencies (argon2-cffi, hashlib).
+//! authid, ServerFirst, "c=" + base64 of the channel binding input).
+//!
+//! autobahn-python's `AuthScram` (and Crossbar.io, which interoperates with it) speak another dialect,
+//! served under authmethod "scram" ([`ScramDialect::Autobahn`]); read from autobahn 26.10 and
+//! Crossbar 26.10:
+//!
+//! * HELLO.Details.authextra carries only `nonce` (base64 of 16 random bytes); AUTHENTICATE's extra is
+//!   empty, the signature is the base64 ClientProof.
+//! * CHALLENGE.Details may carry only `nonce`, `salt`, `kdf`, `iterations`, `memory` and
+//!   `channel_binding` (autobahn refuses any other key); `kdf` is "argon2id-13", and `memory` must be an
+//!   integer (autobahn calls `int()` on it). `channel_binding` goes verbatim after "c=", so it is left
+//!   out and "c=" stays empty, as with Crossbar.
+//! * SaltedPassword is the ASCII text of the Argon2id output in unpadded base64 (argon2-cffi's PHC
+//!   string's last field), computed from the password's UTF-8 bytes without SASLprep.
+//! * AuthMessage = "n=" + SASLprep(authid) (not escaped) + ",r=" + client nonce + ",r=" + nonce + ",s="
+//!   + salt + ",i=" + iterations + ",c=,r=" + nonce.
+//! * WELCOME.Details.authextra.scram_server_signature carries the ServerSignature (base64); autobahn
+//!   refuses the session without it.
+//! * autobahn's PBKDF2 path passes the salt text to a function that only takes bytes and raises, so
+//!   the dialect is Argon2 only.
+//!
+//! The test vectors below were computed in Python: the spec's ones from the spec's formulas with
+//! autobahn's dependencies (argon2-cffi, hashlib), the autobahn ones by running autobahn's `AuthScram`
+//! with its random client nonce pinned.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::config::{Kdf, ScramCredentials};
+use super::config::{Kdf, ScramCredentials, ScramDialect};
 use super::constant_time;
 use crate::wamp::{Dict, Value};
 
@@ -24,6 +44,7 @@ pub const TLS_EXPORTER: &str = "tls-exporter";
 /// A checked WAMP-SCRAM credential: what CHALLENGE announces and what AUTHENTICATE is checked against.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScramSecret {
+    pub dialect: ScramDialect,
     pub kdf: Kdf,
     pub iterations: u32,
     pub memory: Option<u32>,
@@ -36,6 +57,7 @@ pub struct ScramSecret {
 impl std::fmt::Debug for ScramSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScramSecret")
+            .field("dialect", &self.dialect)
             .field("kdf", &self.kdf)
             .field("iterations", &self.iterations)
             .field("memory", &self.memory)
@@ -46,7 +68,7 @@ impl std::fmt::Debug for ScramSecret {
 
 impl ScramSecret {
     pub fn from_credentials(credentials: &ScramCredentials) -> Result<ScramSecret, String> {
-        check_kdf_params(credentials.kdf, credentials.iterations, credentials.memory)?;
+        check_kdf_params(credentials.dialect, credentials.kdf, credentials.iterations, credentials.memory)?;
         let salt = BASE64.decode(&credentials.salt).map_err(|e| format!("scram salt is not base64: {e}"))?;
         if salt.is_empty() {
             return Err("scram salt is empty".into());
@@ -57,6 +79,7 @@ impl ScramSecret {
                 .map_err(|_| format!("scram {name} must be 32 bytes (base64), not {}", bytes.len()))
         };
         Ok(ScramSecret {
+            dialect: credentials.dialect,
             kdf: credentials.kdf,
             iterations: credentials.iterations,
             memory: credentials.memory,
@@ -66,22 +89,54 @@ impl ScramSecret {
         })
     }
 
-    /// CHALLENGE.Details: nonce, salt, kdf, iterations, memory (null for PBKDF2).
+    /// CHALLENGE.Details: nonce, salt, kdf, iterations, memory (null for PBKDF2). In autobahn's dialect
+    /// the kdf is "argon2id-13" and memory is left out where there is none (autobahn cannot take null).
     pub fn challenge_extra(&self, nonce: &str) -> Dict {
-        crate::dict! {
+        let mut extra = crate::dict! {
             "nonce" => nonce,
             "salt" => self.salt.as_str(),
-            "kdf" => self.kdf.as_str(),
             "iterations" => u64::from(self.iterations),
-            "memory" => self.memory.map(|m| Value::from(u64::from(m))).unwrap_or(Value::Null),
+        };
+        match self.dialect {
+            ScramDialect::Spec => {
+                extra.insert("kdf".into(), Value::from(self.kdf.as_str()));
+                let memory = self.memory.map(|m| Value::from(u64::from(m))).unwrap_or(Value::Null);
+                extra.insert("memory".into(), memory);
+            }
+            ScramDialect::Autobahn => {
+                extra.insert("kdf".into(), Value::from(autobahn_kdf_name(self.kdf)));
+                if let Some(memory) = self.memory {
+                    extra.insert("memory".into(), Value::from(u64::from(memory)));
+                }
+            }
         }
+        extra
     }
 }
 
-/// The KDF parameters make sense: iterations at least 1, Argon2 with enough memory, PBKDF2 without.
-fn check_kdf_params(kdf: Kdf, iterations: u32, memory: Option<u32>) -> Result<(), String> {
+/// The KDF's name in autobahn's dialect.
+pub fn autobahn_kdf_name(kdf: Kdf) -> &'static str {
+    match kdf {
+        Kdf::Argon2id13 => "argon2id-13",
+        Kdf::Pbkdf2 => "pbkdf2",
+    }
+}
+
+/// The KDF parameters make sense: iterations at least 1, Argon2 with enough memory, PBKDF2 without
+/// (and not in autobahn's dialect, where autobahn's own PBKDF2 path fails).
+fn check_kdf_params(
+    dialect: ScramDialect,
+    kdf: Kdf,
+    iterations: u32,
+    memory: Option<u32>,
+) -> Result<(), String> {
     if iterations == 0 {
         return Err("scram iterations must be at least 1".into());
+    }
+    if dialect == ScramDialect::Autobahn && kdf == Kdf::Pbkdf2 {
+        return Err("scram dialect autobahn supports kdf argon2id13 only (autobahn-python's pbkdf2 \
+                    path fails on the client)"
+            .into());
     }
     match (kdf, memory) {
         (Kdf::Argon2id13, None) => Err("scram kdf argon2id13 needs `memory` (KiB)".into()),
@@ -97,33 +152,46 @@ fn argon2_params(iterations: u32, memory: u32) -> Result<argon2::Params, String>
 }
 
 /// SaltedPassword, ClientKey, StoredKey and ServerKey for a password (section 13.3, "Data Stored on the
-/// Server"). The password is normalized with SASLprep.
+/// Server"). In the spec's dialect the password is normalized with SASLprep and SaltedPassword is the
+/// KDF's output; in autobahn's, the password is taken as is and SaltedPassword is the unpadded base64
+/// text of the Argon2 output.
 pub fn derive_credentials(
+    dialect: ScramDialect,
     password: &str,
     kdf: Kdf,
     iterations: u32,
     memory: Option<u32>,
     salt: &[u8],
 ) -> Result<ScramCredentials, String> {
-    check_kdf_params(kdf, iterations, memory)?;
+    check_kdf_params(dialect, kdf, iterations, memory)?;
     if salt.is_empty() {
         return Err("scram salt is empty".into());
     }
-    let password = stringprep::saslprep(password).map_err(|e| format!("the password fails SASLprep: {e}"))?;
-    let mut salted_password = [0u8; 32];
+    let password = match dialect {
+        ScramDialect::Spec => {
+            stringprep::saslprep(password).map_err(|e| format!("the password fails SASLprep: {e}"))?
+        }
+        ScramDialect::Autobahn => password.into(),
+    };
+    let mut kdf_output = [0u8; 32];
     match (kdf, memory) {
         (Kdf::Argon2id13, Some(memory)) => {
             let params = argon2_params(iterations, memory)?;
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-                .hash_password_into(password.as_bytes(), salt, &mut salted_password)
+                .hash_password_into(password.as_bytes(), salt, &mut kdf_output)
                 .map_err(|e| format!("argon2id13: {e}"))?;
         }
-        _ => pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted_password),
+        _ => pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut kdf_output),
     }
+    let salted_password = match dialect {
+        ScramDialect::Spec => kdf_output.to_vec(),
+        ScramDialect::Autobahn => STANDARD_NO_PAD.encode(kdf_output).into_bytes(),
+    };
     let client_key = hmac(&salted_password, b"Client Key");
     let stored_key: [u8; 32] = Sha256::digest(client_key).into();
     let server_key = hmac(&salted_password, b"Server Key");
     Ok(ScramCredentials {
+        dialect,
         kdf,
         iterations,
         memory,
@@ -181,6 +249,20 @@ pub fn auth_message(exchange: &Exchange<'_>) -> String {
     )
 }
 
+/// The AuthMessage of autobahn's dialect: the authid normalized with SASLprep but not escaped, and
+/// "c=" empty (no channel binding). None when the authid fails SASLprep (autobahn cannot authenticate
+/// it either).
+pub fn autobahn_auth_message(
+    authid: &str,
+    client_nonce: &str,
+    nonce: &str,
+    salt: &str,
+    iterations: u32,
+) -> Option<String> {
+    let authid = stringprep::saslprep(authid).ok()?;
+    Some(format!("n={authid},r={client_nonce},r={nonce},s={salt},i={iterations},c=,r={nonce}"))
+}
+
 /// Checks the base64 ClientProof for `auth_message`: recovers ClientKey = ClientSignature XOR proof and
 /// compares SHA-256(ClientKey) with StoredKey in constant time. On success, the ServerSignature.
 pub fn verify_client_proof(
@@ -207,7 +289,7 @@ pub fn verify_client_proof(
 
 /// The ClientProof a client sends (for tests and tools): ClientKey XOR HMAC(StoredKey, AuthMessage).
 #[cfg(test)]
-pub fn client_proof(salted_password: &[u8; 32], auth_message: &str) -> String {
+pub fn client_proof(salted_password: &[u8], auth_message: &str) -> String {
     let client_key = hmac(salted_password, b"Client Key");
     let stored_key: [u8; 32] = Sha256::digest(client_key).into();
     let signature = hmac(&stored_key, auth_message.as_bytes());
@@ -304,7 +386,9 @@ pub(crate) mod tests {
     #[test]
     fn derived_credentials_match_the_python_vectors() {
         for v in &VECTORS {
-            let credentials = derive_credentials(PASSWORD, v.kdf, v.iterations, v.memory, &SALT).unwrap();
+            let credentials =
+                derive_credentials(ScramDialect::Spec, PASSWORD, v.kdf, v.iterations, v.memory, &SALT)
+                    .unwrap();
             assert_eq!(credentials.salt, "AAECAwQFBgcICQoLDA0ODw==");
             assert_eq!(credentials.stored_key, v.stored_key, "{:?}", v.kdf);
             assert_eq!(credentials.server_key, v.server_key, "{:?}", v.kdf);
@@ -351,7 +435,8 @@ pub(crate) mod tests {
         // RFC 7677 section 3 (SCRAM-SHA-256, user "user", password "pencil"), which the spec's example
         // exchange reuses (its ClientProof "dHzb..." and verifier "6rri...").
         let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
-        let credentials = derive_credentials("pencil", Kdf::Pbkdf2, 4096, None, &salt).unwrap();
+        let credentials =
+            derive_credentials(ScramDialect::Spec, "pencil", Kdf::Pbkdf2, 4096, None, &salt).unwrap();
         let message = auth_message(&Exchange {
             authid: "user",
             client_nonce: "rOprNGfwEbeRWgbNEkqO",
@@ -395,14 +480,18 @@ pub(crate) mod tests {
     #[test]
     fn saslprep_normalizes_the_password() {
         // U+00AD (soft hyphen) maps to nothing, U+2003 (em space) to a space: SASLprep per RFC 4013.
-        let plain = derive_credentials("pen cil", Kdf::Pbkdf2, 1, None, &SALT).unwrap();
-        assert_eq!(derive_credentials("pen\u{2003}c\u{ad}il", Kdf::Pbkdf2, 1, None, &SALT).unwrap(), plain);
-        assert!(derive_credentials("bad\u{7}", Kdf::Pbkdf2, 1, None, &SALT).is_err());
+        let plain = derive_credentials(ScramDialect::Spec, "pen cil", Kdf::Pbkdf2, 1, None, &SALT).unwrap();
+        assert_eq!(
+            derive_credentials(ScramDialect::Spec, "pen\u{2003}c\u{ad}il", Kdf::Pbkdf2, 1, None, &SALT)
+                .unwrap(),
+            plain
+        );
+        assert!(derive_credentials(ScramDialect::Spec, "bad\u{7}", Kdf::Pbkdf2, 1, None, &SALT).is_err());
     }
 
     #[test]
     fn credentials_are_checked() {
-        let good = derive_credentials(PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap();
+        let good = derive_credentials(ScramDialect::Spec, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap();
         assert!(ScramSecret::from_credentials(&good).is_ok());
         let bad = |f: &dyn Fn(&mut ScramCredentials)| {
             let mut c = good.clone();
@@ -426,7 +515,7 @@ pub(crate) mod tests {
     #[test]
     fn challenge_extra_has_memory_null_for_pbkdf2() {
         let secret = ScramSecret::from_credentials(
-            &derive_credentials(PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap(),
+            &derive_credentials(ScramDialect::Spec, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap(),
         )
         .unwrap();
         let extra = secret.challenge_extra(NONCE);
@@ -435,5 +524,215 @@ pub(crate) mod tests {
         assert_eq!(extra["iterations"], Value::from(4096u64));
         assert_eq!(extra["nonce"], Value::from(NONCE));
         assert_eq!(extra["salt"], Value::from("AAECAwQFBgcICQoLDA0ODw=="));
+    }
+
+    // ---- autobahn's dialect ----
+
+    /// One exchange recorded by running autobahn-python 26.10.2's `AuthScram` (argon2-cffi 25.1, passlib
+    /// 1.7.4) with its `os.urandom` pinned for the client nonce, the CHALLENGE below fed to
+    /// `on_challenge`, and its `on_welcome` accepting `server_signature` (and refusing another).
+    pub struct AutobahnVector {
+        pub authid: &'static str,
+        pub password: &'static str,
+        pub iterations: u32,
+        pub memory: u32,
+        /// autobahn's `_salted_password`: the Argon2 output as unpadded base64 text.
+        pub salted_password: &'static str,
+        pub stored_key: &'static str,
+        pub server_key: &'static str,
+        pub auth_message: &'static str,
+        pub proof: &'static str,
+        pub server_signature: &'static str,
+    }
+
+    /// HELLO.Details.authextra.nonce autobahn sent (base64 of the pinned 16 bytes).
+    pub const AUTOBAHN_CLIENT_NONCE: &str = "egVDf3DMJh0RIjNEVWZ3iA==";
+    /// CHALLENGE.Details.nonce fed to autobahn.
+    pub const AUTOBAHN_NONCE: &str = "egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==";
+
+    pub const AUTOBAHN_VECTORS: [AutobahnVector; 3] = [
+        AutobahnVector {
+            authid: "user",
+            password: "pencil",
+            iterations: 4,
+            memory: 512,
+            salted_password: "6cv9vc46u15sLuv9cMWN59HqIKRAni1ri/ZCcLk6Ddk",
+            stored_key: "PDh5t9nMkfMcfXZgtg5lqpqz8SCIVD4NFMZWN6Py3LI=",
+            server_key: "1DJtOMhxTkqc9/VZ1NRdrRUoF5d407DSkXth3o3pR7Q=",
+            auth_message: "n=user,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=4,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "HhWphE3NoDO+hEHUMeYpGGPRfAhh7ZyOxjHMfw32XvU=",
+            server_signature: "rRISDECvcM+qZFmjb91oxPPN8EYBP49Am06M0oKaEGg=",
+        },
+        AutobahnVector {
+            authid: "us,er=1",
+            password: "pencil",
+            iterations: 4,
+            memory: 512,
+            salted_password: "6cv9vc46u15sLuv9cMWN59HqIKRAni1ri/ZCcLk6Ddk",
+            stored_key: "PDh5t9nMkfMcfXZgtg5lqpqz8SCIVD4NFMZWN6Py3LI=",
+            server_key: "1DJtOMhxTkqc9/VZ1NRdrRUoF5d407DSkXth3o3pR7Q=",
+            auth_message: "n=us,er=1,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=4,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "32eP9TFct6r0wIQoj8lF6P6lF1xPNrNjUdKrnqclYqw=",
+            server_signature: "avX7iLlRGy9FFDOs7DF1GIq6mIOH49Yh3uoiAR+RBfI=",
+        },
+        AutobahnVector {
+            authid: "joe",
+            // A soft hyphen and a non-ASCII letter: autobahn hashes the UTF-8 bytes as they are.
+            password: "pen\u{ad}cil p\u{e4}ss",
+            iterations: 3,
+            memory: 1024,
+            salted_password: "dy01LyOtqOEi6Gflm5Y3QD7YRCGdB06nuk9QbHrwPDM",
+            stored_key: "MF+sAbLDSMxFrkWgXjtHc5le1r3EDqSh3NDagK6hUXA=",
+            server_key: "5fhvnMFv8RQ1KnDA4i534p29kPZ6xvmdlX+HYBng8o4=",
+            auth_message: "n=joe,r=egVDf3DMJh0RIjNEVWZ3iA==,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==,s=AAECAwQFBgcICQoLDA0ODw==,i=3,c=,r=egVDf3DMJh0RIjNEVWZ3iA==SBmkFIh7sSoAAAAAAAAAAA==",
+            proof: "bWqpFq+MNsVQ+x/2cm69BGSG5vpXNWm7T6QaqR/MNhs=",
+            server_signature: "RjN8SXGU0Xr+KKfx4cZIY6N6IvU/+8GQpU3BHjiVQxg=",
+        },
+    ];
+
+    /// autobahn's SaltedPassword (the client side, for tests): Argon2id of the password's UTF-8 bytes, as
+    /// unpadded base64 text.
+    pub fn autobahn_salted_password(password: &str, salt: &[u8], iterations: u32, memory: u32) -> Vec<u8> {
+        let mut out = [0u8; 32];
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2_params(iterations, memory).unwrap(),
+        )
+        .hash_password_into(password.as_bytes(), salt, &mut out)
+        .unwrap();
+        STANDARD_NO_PAD.encode(out).into_bytes()
+    }
+
+    #[test]
+    fn autobahn_credentials_match_the_python_vectors() {
+        for v in &AUTOBAHN_VECTORS {
+            let salted = autobahn_salted_password(v.password, &SALT, v.iterations, v.memory);
+            assert_eq!(std::str::from_utf8(&salted).unwrap(), v.salted_password);
+            let credentials = derive_credentials(
+                ScramDialect::Autobahn,
+                v.password,
+                Kdf::Argon2id13,
+                v.iterations,
+                Some(v.memory),
+                &SALT,
+            )
+            .unwrap();
+            assert_eq!(credentials.dialect, ScramDialect::Autobahn);
+            assert_eq!(credentials.salt, "AAECAwQFBgcICQoLDA0ODw==");
+            assert_eq!(
+                (credentials.stored_key.as_str(), credentials.server_key.as_str()),
+                (v.stored_key, v.server_key)
+            );
+            let spec = derive_credentials(
+                ScramDialect::Spec,
+                v.password,
+                Kdf::Argon2id13,
+                v.iterations,
+                Some(v.memory),
+                &SALT,
+            )
+            .unwrap();
+            assert_ne!(spec.stored_key, credentials.stored_key, "the dialects' keys differ");
+        }
+        // No SASLprep in autobahn's dialect: the soft hyphen counts.
+        let prepped = derive_credentials(
+            ScramDialect::Autobahn,
+            "pencil p\u{e4}ss",
+            Kdf::Argon2id13,
+            3,
+            Some(1024),
+            &SALT,
+        )
+        .unwrap();
+        assert_ne!(prepped.stored_key, AUTOBAHN_VECTORS[2].stored_key);
+    }
+
+    #[test]
+    fn autobahn_auth_message_and_proof_match_the_python_vectors() {
+        for v in &AUTOBAHN_VECTORS {
+            let message = autobahn_auth_message(
+                v.authid,
+                AUTOBAHN_CLIENT_NONCE,
+                AUTOBAHN_NONCE,
+                "AAECAwQFBgcICQoLDA0ODw==",
+                v.iterations,
+            )
+            .unwrap();
+            assert_eq!(message, v.auth_message);
+            let signature =
+                verify_client_proof(&decode32(v.stored_key), &decode32(v.server_key), &message, v.proof);
+            assert_eq!(signature.map(|s| BASE64.encode(s)).as_deref(), Some(v.server_signature));
+            assert_eq!(client_proof(v.salted_password.as_bytes(), &message), v.proof);
+            let other = &AUTOBAHN_VECTORS
+                [(AUTOBAHN_VECTORS.iter().position(|w| w.authid == v.authid).unwrap() + 1) % 3];
+            assert!(verify_client_proof(
+                &decode32(v.stored_key),
+                &decode32(v.server_key),
+                &message,
+                other.proof
+            )
+            .is_none());
+        }
+        // The authid goes through SASLprep (as autobahn's and Crossbar's do), unescaped.
+        let message = autobahn_auth_message("us\u{2003}er\u{ad}", "a", "ab", "AAAA", 1).unwrap();
+        assert!(message.starts_with("n=us er,r=a,r=ab,s=AAAA,i=1,c=,r=ab"), "{message}");
+        assert_eq!(autobahn_auth_message("bad\u{7}", "a", "ab", "AAAA", 1), None);
+    }
+
+    #[test]
+    fn autobahn_dialect_is_argon2_only() {
+        assert!(derive_credentials(ScramDialect::Autobahn, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).is_err());
+        let mut credentials =
+            derive_credentials(ScramDialect::Spec, PASSWORD, Kdf::Pbkdf2, 4096, None, &SALT).unwrap();
+        credentials.dialect = ScramDialect::Autobahn;
+        let error = ScramSecret::from_credentials(&credentials).unwrap_err();
+        assert!(error.contains("argon2id13"), "{error}");
+    }
+
+    #[test]
+    fn autobahn_challenge_extra_has_only_the_keys_autobahn_accepts() {
+        let v = &AUTOBAHN_VECTORS[0];
+        let credentials = derive_credentials(
+            ScramDialect::Autobahn,
+            v.password,
+            Kdf::Argon2id13,
+            v.iterations,
+            Some(v.memory),
+            &SALT,
+        )
+        .unwrap();
+        let extra = ScramSecret::from_credentials(&credentials).unwrap().challenge_extra(AUTOBAHN_NONCE);
+        assert_eq!(
+            extra,
+            crate::dict! {
+                "nonce" => AUTOBAHN_NONCE,
+                "salt" => "AAECAwQFBgcICQoLDA0ODw==",
+                "kdf" => "argon2id-13",
+                "iterations" => 4u64,
+                "memory" => 512u64,
+            }
+        );
+    }
+
+    #[test]
+    #[ignore = "Argon2 with t=4096 takes about 30 s unoptimized; run with --ignored (fast with --release)"]
+    fn crossbar_credentials_carry_over() {
+        // autobahn's `derive_scram_credential("joe@example.com", "secret123", salt=bytes(range(16)))`, the
+        // credential Crossbar.io configures: hex salt, stored-key and server-key, argon2id-13, t=4096,
+        // m=512. The same keys in base64 are what the autobahn dialect derives.
+        let credentials =
+            derive_credentials(ScramDialect::Autobahn, "secret123", Kdf::Argon2id13, 4096, Some(512), &SALT)
+                .unwrap();
+        let hex_of = |b64: &str| hex::encode(BASE64.decode(b64).unwrap());
+        assert_eq!(hex_of(&credentials.salt), "000102030405060708090a0b0c0d0e0f");
+        assert_eq!(
+            hex_of(&credentials.stored_key),
+            "492b4cab45b74fd90c33583434f92e7b0a16d450e750b599dd24524be3953f73"
+        );
+        assert_eq!(
+            hex_of(&credentials.server_key),
+            "245c72c8531b34f9bd3814eaf9cc3a5044d387799bb2d9b71330ab9ed4b78b4d"
+        );
     }
 }
