@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::{AuthenticatorConfig, Principal};
+use crate::router::RoleConfig;
 use crate::wamp::uri::UriCheck;
 
 /// The default configuration: what `switchyard` runs with no arguments.
@@ -56,6 +58,15 @@ pub struct RealmConfig {
     /// Per-session limits in this realm.
     #[serde(default)]
     pub limits: SessionLimits,
+    /// Roles and their permissions (authorization). No roles: every session may do everything.
+    #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    /// Static principals: who may authenticate, with which credentials, under which role.
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+    /// A procedure that authenticates sessions dynamically.
+    #[serde(default)]
+    pub authenticator: Option<AuthenticatorConfig>,
 }
 
 /// What one session may hold at a time, per realm. A request past a limit gets ERROR
@@ -108,6 +119,95 @@ pub struct EndpointConfig {
     /// Overrides of the global per-connection limits for this endpoint.
     #[serde(default)]
     pub limits: EndpointLimits,
+    /// TLS for a TCP endpoint (`wss`, RawSocket over TLS); not allowed on a `unix` endpoint.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl EndpointConfig {
+    /// Makes the endpoint's relative file paths (TLS certificate, key, client CA) relative to `dir` (the
+    /// config file's directory). The Unix socket path is left as written.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(tls) = &mut self.tls {
+            for path in [&mut tls.certificate, &mut tls.key].into_iter().chain(tls.client_ca.as_mut()) {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        match (&self.listen, &self.unix) {
+            (Some(_), None) => {}
+            (None, Some(_)) if self.tls.is_some() => {
+                return Err(ConfigError::Invalid("TLS is not supported on a unix endpoint".into()))
+            }
+            (None, Some(_)) if self.kind == EndpointKind::RawSocket => {}
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid("a unix endpoint must be of kind \"rawsocket\"".into()))
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)".into(),
+                ))
+            }
+        }
+        if let Some(tls) = &self.tls {
+            let invalid = |text: &str| Err(ConfigError::Invalid(format!("endpoints.tls: {text}")));
+            match (tls.client_auth(), &tls.client_ca) {
+                (ClientCertificate::None, Some(_)) => {
+                    return invalid("`client_ca` is set but `client_certificate` is \"none\"")
+                }
+                (ClientCertificate::Optional | ClientCertificate::Required, None) => {
+                    return invalid("`client_certificate` \"optional\" or \"required\" needs `client_ca`")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// TLS on an endpoint: the server's certificate chain and private key (PEM files), and optionally a CA
+/// that client certificates are verified against. Relative paths are relative to the config file's
+/// directory (`--config FILE`), or to the working directory for a config that is not read from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate, then any intermediate certificates.
+    pub certificate: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key: PathBuf,
+    /// PEM file with the CA certificate(s) that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Whether clients present a certificate; default "required" with `client_ca`, else "none".
+    #[serde(default)]
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+impl TlsConfig {
+    /// Whether client certificates are asked for, with the default applied.
+    pub fn client_auth(&self) -> ClientCertificate {
+        match (self.client_certificate, &self.client_ca) {
+            (Some(policy), _) => policy,
+            (None, Some(_)) => ClientCertificate::Required,
+            (None, None) => ClientCertificate::None,
+        }
+    }
+}
+
+/// Whether a TLS endpoint asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificate {
+    /// Not asked for.
+    None,
+    /// Asked for; a client without one is accepted, one with a certificate that does not verify is not.
+    Optional,
+    /// A client without a certificate that verifies against `client_ca` fails the TLS handshake.
+    Required,
 }
 
 /// The per-connection limits an endpoint may set differently from the global `[limits]`.
@@ -237,6 +337,44 @@ impl Default for Config {
     }
 }
 
+impl RealmConfig {
+    /// Checks the realm's roles, principals and authenticator against each other and `realms`.
+    fn check_auth(&self, realms: &[RealmConfig]) -> Result<(), ConfigError> {
+        let invalid = |what: String| Err(ConfigError::Invalid(format!("realm {:?}: {what}", self.name)));
+        for (i, role) in self.roles.iter().enumerate() {
+            if self.roles[..i].iter().any(|r| r.name == role.name) {
+                return invalid(format!("role {:?} is defined twice", role.name));
+            }
+            if role.authorizer.is_some() && !role.permissions.is_empty() {
+                return invalid(format!("role {:?} has both an authorizer and permissions", role.name));
+            }
+        }
+        let auth = crate::auth::RealmAuth::new(
+            &self.name,
+            self.anonymous,
+            &self.principals,
+            self.authenticator.as_ref(),
+        )
+        .map_err(|e| ConfigError::Invalid(format!("realm {:?}: {e}", self.name)))?;
+        if !self.roles.is_empty() {
+            let mut used: Vec<&str> = auth.roles().collect();
+            if self.anonymous {
+                used.push("anonymous");
+            }
+            if let Some(missing) = used.iter().find(|r| !self.roles.iter().any(|role| role.name == **r)) {
+                return invalid(format!("role {missing:?} is used but not defined under [[realms.roles]]"));
+            }
+        }
+        if let Some(authenticator) = &self.authenticator {
+            let on = authenticator.realm.as_deref().unwrap_or(&self.name);
+            if !realms.iter().any(|r| r.name == on) {
+                return invalid(format!("the authenticator's realm {on:?} does not exist"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Parses and checks a TOML configuration.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
@@ -249,7 +387,10 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_toml_str(&text)
+        let mut config = Config::from_toml_str(&text)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        config.endpoints.iter_mut().for_each(|e| e.resolve_paths(dir));
+        Ok(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -263,23 +404,13 @@ impl Config {
             if self.realms[..i].iter().any(|r| r.name == realm.name) {
                 return Err(ConfigError::Invalid(format!("realm {:?} is defined twice", realm.name)));
             }
+            realm.check_auth(&self.realms)?;
         }
         if self.endpoints.is_empty() {
             return Err(ConfigError::Invalid("at least one endpoint is required".into()));
         }
         for endpoint in &self.endpoints {
-            match (&endpoint.listen, &endpoint.unix) {
-                (Some(_), None) => {}
-                (None, Some(_)) if endpoint.kind == EndpointKind::RawSocket => {}
-                (None, Some(_)) => {
-                    return Err(ConfigError::Invalid("a unix endpoint must be of kind \"rawsocket\"".into()))
-                }
-                _ => {
-                    return Err(ConfigError::Invalid(
-                        "each endpoint needs exactly one of `listen` (TCP address) or `unix` (path)".into(),
-                    ))
-                }
-            }
+            endpoint.check()?;
         }
         if self.cores == Some(0) {
             return Err(ConfigError::Invalid("cores must be at least 1".into()));

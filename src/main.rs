@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+mod secret;
+
+use clap::{Parser, Subcommand};
 use switchyard::{Config, RouterHandle};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +28,15 @@ struct Args {
     /// Number of shards (pinned cores); overrides the config. Default: every core the process may use.
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a principal's credential for the configuration, from a password read on stdin.
+    #[command(subcommand)]
+    Secret(secret::Secret),
 }
 
 /// File descriptors kept for listeners, the shards' io_uring rings and cross-shard channels, and logs.
@@ -38,6 +49,15 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(Command::Secret(secret)) = &args.command {
+        return match secret::run(secret) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut config = match &args.config {
         Some(path) => match Config::from_file(path) {
             Ok(config) => config,

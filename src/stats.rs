@@ -13,6 +13,9 @@ pub enum Counter {
     ConnectionsRefusedPerIp,
     /// A transport handshake (WebSocket upgrade, RawSocket) that failed or timed out.
     HandshakesFailed,
+    /// A TLS handshake that failed (garbage or plain text on a TLS port, a client certificate that does
+    /// not verify or is missing where required) or timed out.
+    TlsHandshakesFailed,
     /// A connection that sent no HELLO within the handshake timeout.
     HelloTimeouts,
     /// A connection closed after `limits.idle_timeout_secs` without inbound traffic.
@@ -35,13 +38,18 @@ pub enum Counter {
     PendingCallLimit,
     /// A call ended by the dealer with `wamp.error.timeout`.
     CallTimeouts,
+    /// A join refused by authentication (ABORT `authentication_failed`, `no_auth_method`...).
+    AuthenticationFailures,
+    /// An action denied by authorization (`wamp.error.not_authorized`).
+    NotAuthorized,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 17] = [
         Counter::ConnectionsRefused,
         Counter::ConnectionsRefusedPerIp,
         Counter::HandshakesFailed,
+        Counter::TlsHandshakesFailed,
         Counter::HelloTimeouts,
         Counter::IdleTimeouts,
         Counter::MessagesTooBig,
@@ -53,6 +61,8 @@ impl Counter {
         Counter::RegistrationLimit,
         Counter::PendingCallLimit,
         Counter::CallTimeouts,
+        Counter::AuthenticationFailures,
+        Counter::NotAuthorized,
     ];
 
     /// The counter's name in logs.
@@ -61,6 +71,7 @@ impl Counter {
             Counter::ConnectionsRefused => "connections_refused",
             Counter::ConnectionsRefusedPerIp => "connections_refused_per_ip",
             Counter::HandshakesFailed => "handshakes_failed",
+            Counter::TlsHandshakesFailed => "tls_handshakes_failed",
             Counter::HelloTimeouts => "hello_timeouts",
             Counter::IdleTimeouts => "idle_timeouts",
             Counter::MessagesTooBig => "messages_too_big",
@@ -72,6 +83,8 @@ impl Counter {
             Counter::RegistrationLimit => "registration_limit",
             Counter::PendingCallLimit => "pending_call_limit",
             Counter::CallTimeouts => "call_timeouts",
+            Counter::AuthenticationFailures => "authentication_failures",
+            Counter::NotAuthorized => "not_authorized",
         }
     }
 }

@@ -91,7 +91,7 @@ impl Harness {
         // The default configuration's realms, parsed once.
         static REALMS: OnceLock<Vec<RealmConfig>> = OnceLock::new();
         let realms = REALMS.get_or_init(|| Config::default().realms).clone();
-        let registry = Arc::new(Registry::new(realms));
+        let registry = Arc::new(Registry::new(realms).expect("valid realms"));
         let shards = (0..SHARDS).map(|i| ShardRouter::new(i, SHARDS, registry.clone())).collect();
         let queues = (0..SHARDS).map(|_| (0..SHARDS).map(|_| VecDeque::new()).collect()).collect();
         Harness {

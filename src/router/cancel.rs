@@ -10,6 +10,7 @@ use crate::wamp::message::code;
 use crate::wamp::{uris, Dict, Id, Message, Payload, Value};
 
 use super::effects::{ConnId, Outbox};
+use super::internal_call::ROUTER_CONN;
 use super::peer::{CallReply, PeerMessage};
 use super::shard_router::ShardRouter;
 
@@ -53,6 +54,10 @@ impl ShardRouter {
                 break;
             }
             self.call_deadlines.pop_first();
+            if conn == ROUTER_CONN {
+                self.internal_call_expired(request, out);
+                continue;
+            }
             let pending = self.session_of(conn).is_some_and(|s| s.calls.contains_key(&request));
             if pending {
                 self.registry.stats.bump(Counter::CallTimeouts);

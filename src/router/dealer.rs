@@ -13,6 +13,7 @@ use crate::wamp::message::code;
 use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
 
 use super::effects::{ConnId, Outbox};
+use super::internal_call::ROUTER_CALLER;
 use super::peer::{CallReply, PeerMessage, RegistrationEntry, RoutedCall};
 use super::session::{HeldRegistration, PendingCall, PendingInvocation, Session};
 use super::shard_router::ShardRouter;
@@ -26,6 +27,11 @@ pub struct Dealer {
 impl Dealer {
     pub(super) fn add(&mut self, procedure: Arc<str>, entry: RegistrationEntry) {
         self.procedures.insert(procedure, entry);
+    }
+
+    /// Who holds `procedure`, if anyone.
+    pub(super) fn entry(&self, procedure: &str) -> Option<RegistrationEntry> {
+        self.procedures.get(procedure).copied()
     }
 
     pub(super) fn remove(&mut self, procedure: &str, registration: Id) {
@@ -275,6 +281,9 @@ impl ShardRouter {
 
     /// Sends RESULT or ERROR to a caller on this shard, if it still waits for it.
     pub(super) fn deliver_reply(&mut self, reply: CallReply, out: &mut Outbox) {
+        if reply.caller == ROUTER_CALLER {
+            return self.internal_reply(reply, out);
+        }
         let Some(conn) = self.sessions.get(&reply.caller).copied() else {
             return;
         };

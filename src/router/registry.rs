@@ -9,10 +9,13 @@ use ahash::AHashMap;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
+use crate::auth::RealmAuth;
 use crate::config::RealmConfig;
 use crate::stats::Stats;
 use crate::wamp::ids::random_id;
 use crate::wamp::Id;
+
+use super::authorize::RealmAuthorization;
 
 /// Index of a realm in the configuration.
 pub type RealmId = usize;
@@ -38,6 +41,10 @@ struct SubscriptionRecord {
 pub struct Registry {
     realms: Vec<RealmConfig>,
     realm_ids: AHashMap<String, RealmId>,
+    /// Each realm's authentication methods and principals, compiled.
+    auth: Vec<Arc<RealmAuth>>,
+    /// Each realm's roles, compiled.
+    authorization: Vec<RealmAuthorization>,
     sessions: DashMap<Id, SessionInfo>,
     subscriptions: DashMap<(RealmId, String), SubscriptionRecord>,
     registrations: DashMap<(RealmId, Arc<str>), Id>,
@@ -46,16 +53,26 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(realms: Vec<RealmConfig>) -> Registry {
+    /// Compiles the realms' authentication and authorization; fails on what `Config` checks would refuse.
+    pub fn new(realms: Vec<RealmConfig>) -> Result<Registry, String> {
         let realm_ids = realms.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
-        Registry {
+        let auth = realms
+            .iter()
+            .map(|r| {
+                RealmAuth::new(&r.name, r.anonymous, &r.principals, r.authenticator.as_ref()).map(Arc::new)
+            })
+            .collect::<Result<_, _>>()?;
+        let authorization = realms.iter().map(RealmAuthorization::new).collect();
+        Ok(Registry {
             realms,
             realm_ids,
+            auth,
+            authorization,
             sessions: DashMap::new(),
             subscriptions: DashMap::new(),
             registrations: DashMap::new(),
             stats: Stats::default(),
-        }
+        })
     }
 
     pub fn realm_id(&self, name: &str) -> Option<RealmId> {
@@ -68,6 +85,30 @@ impl Registry {
 
     pub fn realm_count(&self) -> usize {
         self.realms.len()
+    }
+
+    pub fn realm_auth(&self, id: RealmId) -> &Arc<RealmAuth> {
+        &self.auth[id]
+    }
+
+    pub fn authorization(&self, id: RealmId) -> &RealmAuthorization {
+        &self.authorization[id]
+    }
+
+    pub fn authorizations(&self) -> &[RealmAuthorization] {
+        &self.authorization
+    }
+
+    /// Records a session under an ID drawn earlier (authentication shows it before WELCOME); `false` if
+    /// the ID is taken (a 1 in 2^53 chance per live session).
+    pub fn add_session_with_id(&self, id: Id, info: SessionInfo) -> bool {
+        match self.sessions.entry(id) {
+            Entry::Vacant(slot) => {
+                slot.insert(info);
+                true
+            }
+            Entry::Occupied(_) => false,
+        }
     }
 
     /// Draws a fresh session ID and records the session under it.
@@ -140,7 +181,7 @@ mod tests {
 
     #[test]
     fn subscription_ids_are_shared_and_retired() {
-        let reg = Registry::new(Config::default().realms);
+        let reg = Registry::new(Config::default().realms).unwrap();
         let a = reg.acquire_subscription(0, "t");
         let b = reg.acquire_subscription(0, "t");
         assert_eq!(a, b);
@@ -153,7 +194,7 @@ mod tests {
 
     #[test]
     fn procedures_are_claimed_once() {
-        let reg = Registry::new(Config::default().realms);
+        let reg = Registry::new(Config::default().realms).unwrap();
         let p: Arc<str> = Arc::from("p");
         let id = reg.claim_procedure(0, &p).unwrap();
         assert!(reg.claim_procedure(0, &p).is_none());

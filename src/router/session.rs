@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use ahash::AHashMap;
 
-use crate::auth::TransportInfo;
+use crate::auth::{Identity, TransportInfo};
 use crate::wamp::codec::Serializer;
 use crate::wamp::ids::SessionScopeIds;
 use crate::wamp::Id;
 
+use super::authorize::SessionAuthorization;
+use super::join::Joining;
 use super::registry::RealmId;
 
 /// Where a connection is in the session lifecycle.
@@ -21,6 +23,8 @@ pub enum Phase {
     AwaitingHello,
     /// WELCOME sent; the session routes.
     Established,
+    /// HELLO received; authentication (CHALLENGE/AUTHENTICATE, a dynamic authenticator) is under way.
+    Authenticating,
     /// The router sent GOODBYE and waits for the reply.
     ShuttingDown,
     /// ABORT sent or transport gone: ignore everything.
@@ -50,6 +54,8 @@ pub struct Conn {
     pub transport: TransportInfo,
     pub limits: ConnLimits,
     pub phase: Phase,
+    /// While `Authenticating`: the join under way.
+    pub joining: Option<Box<Joining>>,
     pub session: Option<Session>,
 }
 
@@ -85,6 +91,10 @@ pub struct Session {
     pub realm: RealmId,
     pub authid: Arc<str>,
     pub authrole: Arc<str>,
+    pub authmethod: &'static str,
+    pub authprovider: &'static str,
+    /// What its role allows, resolved at join.
+    pub authorization: SessionAuthorization,
     /// Request IDs the router issues to this session (INVOCATION).
     pub request_ids: SessionScopeIds,
     /// Subscription IDs held, with their topics.
@@ -100,12 +110,15 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: Id, realm: RealmId, authid: Arc<str>, authrole: Arc<str>) -> Session {
+    pub fn new(id: Id, realm: RealmId, identity: &Identity, authorization: SessionAuthorization) -> Session {
         Session {
             id,
             realm,
-            authid,
-            authrole,
+            authid: Arc::from(identity.authid.as_str()),
+            authrole: Arc::from(identity.authrole.as_str()),
+            authmethod: identity.authmethod,
+            authprovider: identity.authprovider,
+            authorization,
             request_ids: SessionScopeIds::default(),
             subscriptions: AHashMap::new(),
             registrations: AHashMap::new(),

@@ -16,12 +16,13 @@ use crate::wamp::codec::{self, Serializer};
 use crate::wamp::message::code;
 use crate::wamp::{uris, validate, Dict, Id, Message, Payload, Value};
 
+use super::authorize::{decision_caches, DecisionCache};
 use super::broker::Broker;
 use super::dealer::Dealer;
 use super::effects::{ConnId, Outbox};
-use super::features::{router_roles, AGENT};
+use super::internal_call::Purpose;
 use super::peer::PeerMessage;
-use super::registry::{Registry, SessionInfo};
+use super::registry::Registry;
 use super::session::{Conn, ConnLimits, Phase, Session};
 
 /// A change that other shards must apply before the client is told it is done.
@@ -57,12 +58,18 @@ pub struct ShardRouter {
     /// Calls with a timeout that callers on this shard wait for: (deadline, caller's connection, request).
     pub(super) call_deadlines: BTreeSet<(Instant, ConnId, Id)>,
     /// The router is shutting down: no new sessions.
-    stopping: bool,
+    pub(super) stopping: bool,
+    /// Per realm and role with permission rules: this shard's decisions per URI.
+    pub(super) decision_caches: Vec<Vec<DecisionCache>>,
+    /// The router's own calls (authenticator, authorizer) waiting for an answer, with their deadline.
+    pub(super) internal_calls: AHashMap<Id, (Purpose, Instant)>,
+    pub(super) next_internal_call: Id,
 }
 
 impl ShardRouter {
     pub fn new(shard: usize, shards: usize, registry: Arc<Registry>) -> ShardRouter {
         let realms = (0..registry.realm_count()).map(|_| RealmShard::default()).collect();
+        let decision_caches = decision_caches(registry.authorizations());
         ShardRouter {
             shard,
             shards,
@@ -75,6 +82,9 @@ impl ShardRouter {
             next_control: 1,
             call_deadlines: BTreeSet::new(),
             stopping: false,
+            decision_caches,
+            internal_calls: AHashMap::new(),
+            next_internal_call: 1,
         }
     }
 
@@ -82,7 +92,8 @@ impl ShardRouter {
     pub fn open(&mut self, serializer: Serializer, limits: ConnLimits, transport: TransportInfo) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let c = Conn { serializer, transport, limits, phase: Phase::AwaitingHello, session: None };
+        let c =
+            Conn { serializer, transport, limits, phase: Phase::AwaitingHello, joining: None, session: None };
         self.conns.insert(conn, c);
         conn
     }
@@ -130,15 +141,40 @@ impl ShardRouter {
                     self.protocol_violation(conn, &reason, out)
                 }
             },
+            Phase::Authenticating => match message {
+                Message::Authenticate { signature, extra } => {
+                    self.on_authenticate(conn, &signature, &extra, out)
+                }
+                Message::Abort { .. } => self.close_now(conn, out),
+                other => {
+                    let reason = format!("expected AUTHENTICATE, received {}", other.name());
+                    self.protocol_violation(conn, &reason, out)
+                }
+            },
             Phase::ShuttingDown => match message {
                 Message::Goodbye { .. } | Message::Abort { .. } => self.close_now(conn, out),
                 _ => {} // section 4.2: after sending GOODBYE, ignore everything but the reply
             },
-            Phase::Established => self.dispatch(conn, message, out),
+            Phase::Established => {
+                // Sessions whose role may do everything skip the authorization lookup.
+                let open = c.session.as_ref().is_some_and(|s| s.authorization.is_open());
+                if open {
+                    self.dispatch_open(conn, message, out)
+                } else {
+                    self.authorize_and_dispatch(conn, message, out)
+                }
+            }
         }
     }
 
-    fn dispatch(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+    /// Runs an authorized message. `disclose`: its role's rule discloses the caller or publisher, which
+    /// then acts as if the session had asked for it (`disclose_me`).
+    pub(super) fn dispatch(&mut self, conn: ConnId, mut message: Message, disclose: bool, out: &mut Outbox) {
+        if let (true, Message::Publish { options, .. } | Message::Call { options, .. }) =
+            (disclose, &mut message)
+        {
+            options.insert("disclose_me".into(), Value::Bool(true));
+        }
         match message {
             Message::Publish { request, options, topic, payload } => {
                 self.on_publish(conn, request, options, topic, payload, out)
@@ -186,71 +222,10 @@ impl ShardRouter {
         }
     }
 
-    fn on_hello(&mut self, conn: ConnId, realm: String, details: Dict, out: &mut Outbox) {
-        if self.stopping {
-            return self.abort(conn, uris::CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down", out);
-        }
-        let Some(realm_id) = self.registry.realm_id(&realm) else {
-            let message = format!("no realm named {realm:?} on this router");
-            return self.abort(conn, uris::NO_SUCH_REALM, &message, out);
-        };
-        let announces_a_role = match details.get("roles") {
-            Some(Value::Dict(roles)) => {
-                ["publisher", "subscriber", "caller", "callee"].iter().any(|r| roles.contains_key(*r))
-            }
-            _ => false,
-        };
-        if !announces_a_role {
-            return self.protocol_violation(conn, "HELLO.Details.roles must announce at least one role", out);
-        }
-        let offered = details.get("authmethods").and_then(Value::as_list).unwrap_or(&[]);
-        if !offered.is_empty() && !offered.iter().any(|m| m.as_str() == Some("anonymous")) {
-            let message = "none of the offered authentication methods is enabled on this realm";
-            return self.abort(conn, "wamp.error.no_auth_method", message, out);
-        }
-        if !self.registry.realm(realm_id).anonymous {
-            return self.abort(
-                conn,
-                uris::NOT_AUTHORIZED,
-                "anonymous access to this realm is not allowed",
-                out,
-            );
-        }
-        let authrole: Arc<str> = Arc::from("anonymous");
-        let authid: Arc<str> = Arc::from(format!("anonymous-{}", crate::wamp::ids::random_id()));
-        let info = SessionInfo {
-            shard: self.shard,
-            realm: realm_id,
-            authid: authid.clone(),
-            authrole: authrole.clone(),
-        };
-        let id = self.registry.add_session(info);
-        let welcome = Message::Welcome {
-            session: id,
-            details: dict! {
-                "realm" => realm,
-                "roles" => router_roles(),
-                "authid" => &*authid,
-                "authrole" => &*authrole,
-                "authmethod" => "anonymous",
-                "authprovider" => "static",
-                "agent" => AGENT,
-            },
-        };
-        self.send(conn, &welcome, out);
-        self.sessions.insert(id, conn);
-        let mut session = Session::new(id, realm_id, authid, authrole);
-        session.accepts_interrupt = announces_feature(&details, "callee", "call_canceling");
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Established;
-            c.session = Some(session);
-        }
-        debug!(shard = self.shard, session = id, realm = realm_id, "session joined");
-    }
-
     /// The handshake timeout ran out: a connection that still has not sent HELLO is aborted.
     pub fn hello_timeout(&mut self, conn: ConnId, out: &mut Outbox) {
-        if self.conns.get(&conn).is_some_and(|c| c.phase == Phase::AwaitingHello) {
+        let joining = |phase| matches!(phase, Phase::AwaitingHello | Phase::Authenticating);
+        if self.conns.get(&conn).is_some_and(|c| joining(c.phase)) {
             self.registry.stats.bump(Counter::HelloTimeouts);
             self.abort(conn, uris::PROTOCOL_VIOLATION, "no HELLO within the handshake timeout", out);
         }
@@ -260,7 +235,7 @@ impl ShardRouter {
     pub fn shutdown(&mut self, out: &mut Outbox) {
         self.stopping = true;
         let waiting: Vec<ConnId> =
-            self.conns.iter().filter(|(_, c)| c.phase == Phase::AwaitingHello).map(|(id, _)| *id).collect();
+            self.conns.iter().filter(|(_, c)| c.session.is_none()).map(|(id, _)| *id).collect();
         for conn in waiting {
             self.close_now(conn, out);
         }
@@ -282,7 +257,7 @@ impl ShardRouter {
         self.abort(conn, uris::PROTOCOL_VIOLATION, reason, out);
     }
 
-    fn abort(&mut self, conn: ConnId, uri: &str, message: &str, out: &mut Outbox) {
+    pub(super) fn abort(&mut self, conn: ConnId, uri: &str, message: &str, out: &mut Outbox) {
         let abort = Message::Abort {
             details: dict! { "message" => message },
             reason: uri.into(),
@@ -293,10 +268,11 @@ impl ShardRouter {
     }
 
     /// Ends the session (if any) and closes the transport once what is queued has been written.
-    fn close_now(&mut self, conn: ConnId, out: &mut Outbox) {
+    pub(super) fn close_now(&mut self, conn: ConnId, out: &mut Outbox) {
         self.end_session(conn, out);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::Closed;
+            c.joining = None;
         }
         out.close(conn);
     }
@@ -446,14 +422,4 @@ impl ShardRouter {
     pub(super) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
     }
-}
-
-/// Whether HELLO.Details announces `roles.<role>.features.<feature> = true`.
-fn announces_feature(details: &Dict, role: &str, feature: &str) -> bool {
-    let get = |value: Option<&Value>, key: &str| match value {
-        Some(Value::Dict(d)) => d.get(key).cloned(),
-        _ => None,
-    };
-    let features = get(get(details.get("roles"), role).as_ref(), "features");
-    get(features.as_ref(), feature).and_then(|v| v.as_bool()) == Some(true)
 }

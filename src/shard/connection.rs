@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use crate::auth::TransportInfo;
 use crate::config::{EndpointKind, Limits};
 use crate::router::{ConnId, ConnLimits, Registry};
 use crate::stats::{Counter, Stats};
-use crate::transport::{self, accept, Decoder, Framing, Incoming, TransportError, TransportLimits};
+use crate::transport::{self, accept, tls, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
 use super::connection_gate::{ConnectionGate, GateGuard, Refusal};
 use super::core::ShardCore;
@@ -32,6 +33,8 @@ pub struct Endpoint {
     pub gate: Arc<ConnectionGate>,
     /// The router-wide registry, for its counters (`registry.stats`).
     pub registry: Arc<Registry>,
+    /// Set on a TLS endpoint: every connection starts with a TLS handshake.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// How many bytes a read may add to the connection's buffer: it grows while reads fill it and shrinks back
@@ -42,13 +45,82 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves one connection until it closes. `admission` is the connection's place at the connection gate
-/// (released when this returns), or why it has none: then it only gets the refusal its protocol defines.
+/// (released when this returns), or why it has none: then it only gets the refusal its protocol defines,
+/// or, on a TLS endpoint, is closed at once (no TLS handshake is spent on a connection that is refused).
+///
+/// On a TLS endpoint the TLS handshake comes first, and it and the WAMP transport handshake together must
+/// finish within `handshake_timeout_secs`. Only TLS connections are wrapped: a plain one is served on its
+/// own stream type.
 pub async fn serve<S>(
     core: Rc<ShardCore>,
     mut stream: S,
-    transport: TransportInfo,
+    mut transport: TransportInfo,
     endpoint: Rc<Endpoint>,
     admission: Result<GateGuard, Refusal>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (limits, stats) = (&endpoint.limits, &endpoint.registry.stats);
+    let timeout = Duration::from_secs(limits.handshake_timeout_secs);
+    let _place = match admission {
+        Ok(place) => place,
+        Err(refusal) => {
+            stats.bump(refusal.counter());
+            debug!(shard = core.shard, ?refusal, "connection refused at a connection limit");
+            if endpoint.tls.is_some() {
+                return; // closed without a TLS handshake: the refusal could only be sent over TLS
+            }
+            let (universal, only) = framings(endpoint.kind);
+            let why = refusal.describe();
+            let refuse = accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size);
+            let _ = glommio::timer::timeout(timeout, async { Ok(refuse.await) }).await;
+            return;
+        }
+    };
+    let Some(acceptor) = &endpoint.tls else {
+        return run(core, stream, transport, &endpoint, timeout).await;
+    };
+    let started = Instant::now();
+    let handshake = acceptor.accept(stream);
+    match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
+        Ok(Ok(stream)) => {
+            transport.tls = Some(Box::new(tls::tls_info(stream.get_ref().1)));
+            let left = timeout.saturating_sub(started.elapsed());
+            run(core, stream, transport, &endpoint, left).await
+        }
+        // Closed before the handshake completed, without a TLS error: a port probe, a health check, or a
+        // client that gave up (a client that rejects the certificate says so with an alert: counted).
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            debug!(shard = core.shard, error = %e, "connection closed during the TLS handshake")
+        }
+        Ok(Err(e)) => {
+            stats.bump(Counter::TlsHandshakesFailed);
+            debug!(shard = core.shard, error = %e, "TLS handshake failed")
+        }
+        Err(_) => {
+            stats.bump(Counter::TlsHandshakesFailed);
+            debug!(shard = core.shard, "TLS handshake timed out")
+        }
+    }
+}
+
+/// Whether an endpoint of `kind` tells WebSocket and RawSocket apart, and the framing it speaks if not.
+fn framings(kind: EndpointKind) -> (bool, Framing) {
+    match kind {
+        EndpointKind::Universal => (true, Framing::WebSocket),
+        EndpointKind::WebSocket => (false, Framing::WebSocket),
+        EndpointKind::RawSocket => (false, Framing::RawSocket),
+    }
+}
+
+/// Serves an admitted connection (after TLS, if any): the WAMP transport handshake within
+/// `handshake_timeout`, then the session until the connection closes.
+async fn run<S>(
+    core: Rc<ShardCore>,
+    mut stream: S,
+    transport: TransportInfo,
+    endpoint: &Endpoint,
+    handshake_timeout: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
@@ -57,26 +129,11 @@ pub async fn serve<S>(
         max_message_size: limits.max_message_size,
         max_handshake_size: limits.max_handshake_size,
     };
-    let (universal, only) = match endpoint.kind {
-        EndpointKind::Universal => (true, Framing::WebSocket),
-        EndpointKind::WebSocket => (false, Framing::WebSocket),
-        EndpointKind::RawSocket => (false, Framing::RawSocket),
-    };
+    let (universal, only) = framings(endpoint.kind);
     let timeout = Duration::from_secs(limits.handshake_timeout_secs);
-    let _place = match admission {
-        Ok(place) => place,
-        Err(refusal) => {
-            stats.bump(refusal.counter());
-            debug!(shard = core.shard, ?refusal, "connection refused at a connection limit");
-            let why = refusal.describe();
-            let refuse = accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size);
-            let _ = glommio::timer::timeout(timeout, async { Ok(refuse.await) }).await;
-            return;
-        }
-    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
     let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
-    let accepted = match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
+    let accepted = match glommio::timer::timeout(handshake_timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
         // Closed before sending a byte: no handshake was attempted (a port probe, a health check).
         Ok(Err(TransportError::Closed)) => return,

@@ -43,11 +43,15 @@ pub enum StartError {
     Bind { endpoint: String, source: std::io::Error },
     #[error("cannot start shard executors: {0}")]
     Executor(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("endpoint {endpoint}: {source}")]
+    Tls { endpoint: String, source: Box<crate::transport::tls::TlsSetupError> },
 }
 
-/// A listener handed to a shard.
+/// A listener handed to a shard (a TCP one with its endpoint's TLS configuration, if it has one).
 enum ShardListener {
-    Tcp(std::net::TcpListener, EndpointKind, Limits),
+    Tcp(std::net::TcpListener, EndpointKind, Limits, Option<Arc<rustls::ServerConfig>>),
     Unix(PathBuf, EndpointKind, Limits),
 }
 
@@ -77,10 +81,14 @@ impl RouterHandle {
         for (index, endpoint) in config.endpoints.iter().enumerate() {
             let limits = config.limits.for_endpoint(endpoint);
             if let Some(addr) = endpoint.listen {
+                // Certificates and keys are read once, here; every shard shares the endpoint's config.
+                let tls = endpoint.tls.as_ref().map(crate::transport::tls::server_config).transpose();
+                let tls =
+                    tls.map_err(|e| StartError::Tls { endpoint: addr.to_string(), source: Box::new(e) })?;
                 let (listeners, bound) = listener::bind_tcp(addr, shards, config.limits.listen_backlog)
                     .map_err(|source| StartError::Bind { endpoint: addr.to_string(), source })?;
                 for (shard, l) in listeners.into_iter().enumerate() {
-                    per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind, limits.clone()));
+                    per_shard[shard].push(ShardListener::Tcp(l, endpoint.kind, limits.clone(), tls.clone()));
                 }
                 endpoints.push(BoundAddr::Tcp(bound));
             } else if let Some(path) = &endpoint.unix {
@@ -90,7 +98,7 @@ impl RouterHandle {
             }
         }
 
-        let registry = Arc::new(Registry::new(config.realms.clone()));
+        let registry = Arc::new(Registry::new(config.realms.clone()).map_err(StartError::Config)?);
         let mesh: MeshBuilder<PeerBatch, Full> =
             MeshBuilder::full(shards, config.limits.mesh_channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
@@ -254,18 +262,20 @@ async fn run_shard(context: ShardContext) {
         })
         .detach();
     }
-    let endpoint =
-        |kind, limits| Rc::new(Endpoint { kind, limits, gate: gate.clone(), registry: registry.clone() });
+    let endpoint = |kind, limits, tls: Option<Arc<rustls::ServerConfig>>| {
+        let tls = tls.map(futures_rustls::TlsAcceptor::from);
+        Rc::new(Endpoint { kind, limits, gate: gate.clone(), registry: registry.clone(), tls })
+    };
     for listener in listeners {
         match listener {
-            ShardListener::Tcp(l, kind, limits) => {
+            ShardListener::Tcp(l, kind, limits, tls) => {
                 // SAFETY: `into_raw_fd` hands over sole ownership of a bound, listening TCP socket; glommio
                 // takes it over and closes it on drop. glommio offers no safe constructor from a socket
                 // configured elsewhere (backlog, SO_REUSEPORT on every shard's socket before any listens).
                 let l = unsafe {
                     <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(l.into_raw_fd())
                 };
-                let (core, endpoint) = (core.clone(), endpoint(kind, limits));
+                let (core, endpoint) = (core.clone(), endpoint(kind, limits, tls));
                 glommio::spawn_local(async move {
                     let accept = || async {
                         let stream = l.accept().await?;
@@ -279,7 +289,7 @@ async fn run_shard(context: ShardContext) {
             }
             ShardListener::Unix(path, kind, limits) => match listener::bind_unix(&path) {
                 Ok(l) => {
-                    let (core, endpoint) = (core.clone(), endpoint(kind, limits));
+                    let (core, endpoint) = (core.clone(), endpoint(kind, limits, None));
                     // A Unix socket peer has no IP address: it counts towards the total only.
                     glommio::spawn_local(async move {
                         let accept = || async { Ok((l.accept().await?, None)) };

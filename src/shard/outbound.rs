@@ -197,7 +197,10 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
                 OutFrame::Raw(raw) => batch.extend_from_slice(&raw),
             }
         }
-        let written = futures_lite::future::or(async { writer.write_all(&batch).await.is_ok() }, async {
+        // The flush is what sends a TLS stream's last records (rustls keeps what the socket did not take);
+        // on a plain socket it does nothing.
+        let write = async { writer.write_all(&batch).await.is_ok() && writer.flush().await.is_ok() };
+        let written = futures_lite::future::or(write, async {
             outbound.stop.wait().await;
             false
         })

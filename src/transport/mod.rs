@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod rawsocket;
+pub mod tls;
 pub mod websocket;
 
 use bytes::{Bytes, BytesMut};

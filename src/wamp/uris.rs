@@ -15,6 +15,8 @@ pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
 pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+pub const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
+pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
 
 /// A request past one of the router's per-session limits (the spec defines no URI for this).
 pub const LIMIT_EXCEEDED: &str = "switchyard.error.limit_exceeded";

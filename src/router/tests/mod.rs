@@ -1,6 +1,8 @@
 //! Sans-I/O tests of the routing layer: two `ShardRouter`s wired together by hand, driven with encoded
 //! frames; every effect is inspected, no sockets involved.
 
+mod authentication;
+mod authorization;
 mod cancel;
 mod limits;
 
@@ -32,9 +34,28 @@ impl Mesh {
     fn with_limits(n: usize, limits: SessionLimits) -> Mesh {
         let mut realms = Config::default().realms;
         realms[0].limits = limits;
-        let registry = Arc::new(Registry::new(realms));
+        let registry = Arc::new(Registry::new(realms).unwrap());
         let shards = (0..n).map(|i| ShardRouter::new(i, n, registry.clone())).collect();
         Mesh { shards, sent: Vec::new(), closed: Vec::new() }
+    }
+
+    /// A mesh with these realms (from a TOML `[[realms]]` list).
+    fn with_realms(n: usize, realms_toml: &str) -> Mesh {
+        let toml = format!("{realms_toml}\n[[endpoints]]\nkind = \"universal\"\nlisten = \"127.0.0.1:0\"\n");
+        let config = Config::from_toml_str(&toml).expect("valid test config");
+        let registry = Arc::new(Registry::new(config.realms).unwrap());
+        let shards = (0..n).map(|i| ShardRouter::new(i, n, registry.clone())).collect();
+        Mesh { shards, sent: Vec::new(), closed: Vec::new() }
+    }
+
+    /// Sends HELLO for `realm` with `details` (roles added) on a new connection; returns the connection
+    /// and what the router answered.
+    fn hello(&mut self, shard: usize, realm: &str, mut details: Dict) -> (ConnId, Vec<Message>) {
+        let conn = self.shards[shard].open(Serializer::Json, ConnLimits::default(), Default::default());
+        let roles = dict! { "caller" => Dict::new(), "callee" => Dict::new(), "publisher" => Dict::new(), "subscriber" => Dict::new() };
+        details.insert("roles".into(), Value::Dict(roles));
+        self.frame(shard, conn, &Message::Hello { realm: realm.into(), details });
+        (conn, self.take(shard, conn))
     }
 
     /// Runs `f` on shard `shard`, then delivers every effect (peer messages recursively).

@@ -1,0 +1,356 @@
+//! Authorization of every action a session takes (section 13.6). Each session carries what its role
+//! allows, resolved when it joined, so no message looks a role up by name or takes a lock:
+//! - a realm without roles, or a role whose rules allow everything, costs one branch per message;
+//! - a role with rules is answered by this shard's cache of that role's decisions per URI (a URI is
+//!   matched against the rules once per shard, then it is one hash lookup);
+//! - a role with a dynamic authorizer asks that procedure once per session, action and URI: the action
+//!   (and every later message of the session, to keep their order) waits for the answer, which the
+//!   session then caches.
+//!
+//! Whatever the rules say, clients can neither register nor publish in the reserved `wamp.` namespace.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::config::RealmConfig;
+use crate::dict;
+use crate::stats::Counter;
+use crate::wamp::message::code;
+use crate::wamp::{uris, Dict, Id, Message, Value};
+
+use super::effects::{ConnId, Outbox};
+use super::internal_call::Purpose;
+use super::permissions::{Action, Decision, Grants, RoleRules};
+use super::shard_router::ShardRouter;
+
+/// How many messages of one session may wait for a dynamic authorizer's answer.
+const MAX_PARKED: usize = 1024;
+/// How many URIs a role's decision cache (per shard) or a session's authorizer cache holds before it
+/// starts over.
+const MAX_CACHED: usize = 4096;
+
+/// A realm's roles, compiled at start.
+#[derive(Debug, Default)]
+pub struct RealmAuthorization {
+    /// No roles are configured: every session may do everything (outside `wamp.`).
+    open: bool,
+    roles: AHashMap<String, (usize, Arc<RoleKind>)>,
+}
+
+/// What a role is.
+#[derive(Debug)]
+pub enum RoleKind {
+    AllowAll,
+    Rules(RoleRules),
+    /// A procedure on the realm decides.
+    Dynamic {
+        procedure: Arc<str>,
+    },
+}
+
+impl RealmAuthorization {
+    pub fn new(realm: &RealmConfig) -> RealmAuthorization {
+        let roles = realm.roles.iter().enumerate().map(|(index, role)| {
+            let kind = match &role.authorizer {
+                Some(procedure) => RoleKind::Dynamic { procedure: Arc::from(procedure.as_str()) },
+                None => {
+                    let rules = RoleRules::compile(&role.permissions);
+                    if rules.grants_everything() {
+                        RoleKind::AllowAll
+                    } else {
+                        RoleKind::Rules(rules)
+                    }
+                }
+            };
+            (role.name.clone(), (index, Arc::new(kind)))
+        });
+        RealmAuthorization { open: realm.roles.is_empty(), roles: roles.collect() }
+    }
+
+    /// What a session of `role` is subject to; `None` if the realm has roles and this is not one of them.
+    pub fn for_role(&self, role: &str) -> Option<SessionAuthorization> {
+        if self.open {
+            return Some(SessionAuthorization::Open);
+        }
+        let (index, kind) = self.roles.get(role)?;
+        Some(match &**kind {
+            RoleKind::AllowAll => SessionAuthorization::Open,
+            RoleKind::Rules(_) => SessionAuthorization::Rules { role: *index, kind: kind.clone() },
+            RoleKind::Dynamic { procedure } => SessionAuthorization::Dynamic {
+                procedure: procedure.clone(),
+                cache: AHashMap::new(),
+                parked: None,
+            },
+        })
+    }
+
+    pub fn role_count(&self) -> usize {
+        self.roles.len()
+    }
+}
+
+/// What one session's actions are subject to.
+#[derive(Debug)]
+pub enum SessionAuthorization {
+    Open,
+    Rules {
+        role: usize,
+        kind: Arc<RoleKind>,
+    },
+    Dynamic {
+        procedure: Arc<str>,
+        /// Decisions per URI, one slot per action ([`Action::index`]).
+        cache: AHashMap<Box<str>, [Option<Decision>; 4]>,
+        /// While the authorizer is asked, the session's messages wait here, in order.
+        parked: Option<VecDeque<Message>>,
+    },
+}
+
+impl SessionAuthorization {
+    pub fn is_open(&self) -> bool {
+        matches!(self, SessionAuthorization::Open)
+    }
+}
+
+/// A role's decisions per URI on one shard.
+pub type DecisionCache = AHashMap<Box<str>, Grants>;
+
+/// The action a client message asks for, and on which URI.
+fn action_of(message: &Message) -> Option<(Action, &str)> {
+    match message {
+        Message::Publish { topic, .. } => Some((Action::Publish, topic)),
+        Message::Subscribe { topic, .. } => Some((Action::Subscribe, topic)),
+        Message::Call { procedure, .. } => Some((Action::Call, procedure)),
+        Message::Register { procedure, .. } => Some((Action::Register, procedure)),
+        _ => None,
+    }
+}
+
+/// Clients can neither register nor publish in the router's own `wamp.` namespace.
+fn reserved(action: Action, uri: &str) -> bool {
+    matches!(action, Action::Register | Action::Publish) && uri.starts_with("wamp.")
+}
+
+/// What [`ShardRouter::authorize`] found.
+enum Verdict {
+    Decided(Decision),
+    /// Ask the dynamic authorizer.
+    Ask(Arc<str>),
+}
+
+impl ShardRouter {
+    /// Runs `message` if the session may; answers `wamp.error.not_authorized` if not; parks it while a
+    /// dynamic authorizer is asked. Messages that are no action (YIELD, UNSUBSCRIBE...) pass, but wait
+    /// behind parked ones.
+    pub(super) fn authorize_and_dispatch(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        if let Some(parked) = self.parked_mut(conn) {
+            if parked.len() >= MAX_PARKED {
+                let reason = "too many messages waiting for authorization";
+                return self.abort(conn, uris::LIMIT_EXCEEDED, reason, out);
+            }
+            parked.push_back(message);
+            return;
+        }
+        let Some((action, uri)) = action_of(&message) else {
+            return self.dispatch(conn, message, false, out);
+        };
+        match self.authorize(conn, action, uri) {
+            Verdict::Decided(Decision::Allow { disclose }) => self.dispatch(conn, message, disclose, out),
+            Verdict::Decided(Decision::Deny) => self.deny(conn, &message, out),
+            Verdict::Ask(procedure) => self.ask_authorizer(conn, procedure, action, message, out),
+        }
+    }
+
+    /// Runs `message` for a session that may do everything outside `wamp.`.
+    pub(super) fn dispatch_open(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        match action_of(&message) {
+            Some((action, uri)) if reserved(action, uri) => self.deny(conn, &message, out),
+            _ => self.dispatch(conn, message, false, out),
+        }
+    }
+
+    fn authorize(&mut self, conn: ConnId, action: Action, uri: &str) -> Verdict {
+        if reserved(action, uri) {
+            return Verdict::Decided(Decision::Deny);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Verdict::Decided(Decision::Deny);
+        };
+        let Some(session) = c.session.as_mut() else {
+            return Verdict::Decided(Decision::Deny);
+        };
+        match &session.authorization {
+            SessionAuthorization::Open => Verdict::Decided(Decision::Allow { disclose: false }),
+            SessionAuthorization::Rules { role, kind } => {
+                let cache = &mut self.decision_caches[session.realm][*role];
+                let grants = match cache.get(uri) {
+                    Some(grants) => *grants,
+                    None => {
+                        let RoleKind::Rules(rules) = &**kind else {
+                            return Verdict::Decided(Decision::Deny);
+                        };
+                        let grants = rules.lookup(uri);
+                        if cache.len() >= MAX_CACHED {
+                            cache.clear();
+                        }
+                        cache.insert(uri.into(), grants);
+                        grants
+                    }
+                };
+                Verdict::Decided(grants.decide(action))
+            }
+            SessionAuthorization::Dynamic { procedure, cache, .. } => {
+                match cache.get(uri).and_then(|slots| slots[action.index()]) {
+                    Some(decision) => Verdict::Decided(decision),
+                    None => Verdict::Ask(procedure.clone()),
+                }
+            }
+        }
+    }
+
+    fn parked_mut(&mut self, conn: ConnId) -> Option<&mut VecDeque<Message>> {
+        match &mut self.session_mut(conn)?.authorization {
+            SessionAuthorization::Dynamic { parked, .. } => parked.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Answers a denied action: ERROR `wamp.error.not_authorized` (for PUBLISH only when acknowledged).
+    fn deny(&mut self, conn: ConnId, message: &Message, out: &mut Outbox) {
+        self.registry.stats.bump(Counter::NotAuthorized);
+        let (request_type, request, uri) = match message {
+            Message::Publish { request, options, topic, .. } => {
+                if options.get("acknowledge").and_then(Value::as_bool) != Some(true) {
+                    return;
+                }
+                (code::PUBLISH, *request, topic)
+            }
+            Message::Subscribe { request, topic, .. } => (code::SUBSCRIBE, *request, topic),
+            Message::Call { request, procedure, .. } => (code::CALL, *request, procedure),
+            Message::Register { request, procedure, .. } => (code::REGISTER, *request, procedure),
+            _ => return,
+        };
+        let text = format!(
+            "this session is not authorized to {} {uri:?}",
+            action_of(message).map_or("", |(a, _)| a.name())
+        );
+        self.error(conn, request_type, request, uris::NOT_AUTHORIZED, &text, out);
+    }
+
+    /// Parks `message` and asks the session's authorizer about it.
+    fn ask_authorizer(
+        &mut self,
+        conn: ConnId,
+        procedure: Arc<str>,
+        action: Action,
+        message: Message,
+        out: &mut Outbox,
+    ) {
+        let registry = self.registry.clone();
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        let uri = action_of(&message).map_or(String::new(), |(_, uri)| uri.to_owned());
+        let options = match &message {
+            Message::Publish { options, .. }
+            | Message::Subscribe { options, .. }
+            | Message::Call { options, .. }
+            | Message::Register { options, .. } => options.clone(),
+            _ => Dict::new(),
+        };
+        let details = dict! {
+            "session" => session.id,
+            "authid" => &*session.authid,
+            "authrole" => &*session.authrole,
+            "authmethod" => session.authmethod,
+            "authprovider" => session.authprovider,
+            "realm" => registry.realm(session.realm).name.as_str(),
+        };
+        let (realm, session_id) = (session.realm, session.id);
+        if let SessionAuthorization::Dynamic { parked, .. } = &mut session.authorization {
+            parked.get_or_insert_with(VecDeque::new).push_back(message);
+        }
+        let args = vec![
+            Value::from(details),
+            Value::from(uri.as_str()),
+            Value::from(action.name()),
+            Value::from(options),
+        ];
+        let purpose = Purpose::Authorize { conn, session: session_id, action, uri };
+        self.call_internal(realm, &procedure, args, purpose, out);
+    }
+
+    /// The authorizer answered (or failed: then the action is denied). Caches the answer unless told not
+    /// to, and runs the parked messages until one has to wait again.
+    pub(super) fn authorizer_answered(
+        &mut self,
+        conn: ConnId,
+        session: Id,
+        action: Action,
+        uri: String,
+        answer: Result<(Vec<Value>, Dict), String>,
+        out: &mut Outbox,
+    ) {
+        let (decision, cache_it) = match &answer {
+            Ok((args, kwargs)) => interpret_authorizer_answer(args, kwargs),
+            Err(_) => (Decision::Deny, false),
+        };
+        let Some(s) = self.session_mut(conn).filter(|s| s.id == session) else {
+            return;
+        };
+        let SessionAuthorization::Dynamic { cache, parked, .. } = &mut s.authorization else {
+            return;
+        };
+        if cache_it {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.entry(uri.into_boxed_str()).or_default()[action.index()] = Some(decision);
+        }
+        let Some(mut waiting) = parked.take() else {
+            return;
+        };
+        // The first parked message is the one asked about; decide it with this answer even if not cached.
+        if let Some(first) = waiting.pop_front() {
+            match decision {
+                Decision::Allow { disclose } => self.dispatch(conn, first, disclose, out),
+                Decision::Deny => self.deny(conn, &first, out),
+            }
+        }
+        while let Some(next) = waiting.pop_front() {
+            self.authorize_and_dispatch(conn, next, out);
+            if let Some(parked) = self.parked_mut(conn) {
+                // It waits again: the rest waits behind it, in order.
+                parked.extend(waiting.drain(..));
+                break;
+            }
+        }
+    }
+}
+
+/// An authorizer answers `true`/`false`, or a dict `{allow, disclose, cache}` (cache defaults to true).
+fn interpret_authorizer_answer(args: &[Value], kwargs: &Dict) -> (Decision, bool) {
+    let decision =
+        |allow: bool, disclose: bool| if allow { Decision::Allow { disclose } } else { Decision::Deny };
+    match args.first() {
+        Some(Value::Bool(allow)) => (decision(*allow, false), true),
+        Some(Value::Dict(d)) => {
+            let flag = |k: &str| d.get(k).and_then(Value::as_bool);
+            (
+                decision(flag("allow") == Some(true), flag("disclose") == Some(true)),
+                flag("cache") != Some(false),
+            )
+        }
+        None if !kwargs.is_empty() => {
+            interpret_authorizer_answer(&[Value::Dict(kwargs.clone())], &Dict::new())
+        }
+        _ => (Decision::Deny, false),
+    }
+}
+
+/// One shard's decision caches: `[realm][role]`.
+pub fn decision_caches(realms: &[RealmAuthorization]) -> Vec<Vec<DecisionCache>> {
+    realms.iter().map(|r| (0..r.role_count().max(1)).map(|_| DecisionCache::default()).collect()).collect()
+}
