@@ -401,6 +401,19 @@ fn roles_websocket_json() {
     run_group("roles", "ws", "json");
 }
 
+/// The contract: ABORT `wamp.error.no_auth_method` when no offered method is usable, so a client offering
+/// several methods is challenged with one its principal has. The router instead challenges the first
+/// offered method the realm supports, with a decoy for a principal that lacks it (so that unknown and
+/// known authids look alike), and the join fails: joe (ticket only) offering [wampcra] gets a wampcra
+/// CHALLENGE, then ABORT wamp.error.authentication_failed "authentication failed"; offering [cryptosign,
+/// ticket] gets a cryptosign CHALLENGE and the same ABORT (autobahn's Component sends its authenticators'
+/// methods in the order they are configured).
+#[test]
+#[ignore = "router deviates from the contract: decoy CHALLENGE for the first offered method, then authentication_failed"]
+fn method_choice_per_contract_websocket_json() {
+    run_group("method_choice", "ws", "json");
+}
+
 // ---------------------------------------------------------------- replay (Rust client)
 
 const CRYPTOSIGN_SEED: [u8; 32] = [0x5a; 32];

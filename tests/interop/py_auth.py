@@ -1143,6 +1143,24 @@ async def group_roles(t, a):
     await leave(anon)
 
 
+async def group_method_choice(t, a):
+    """Several offered methods: the contract says ABORT wamp.error.no_auth_method when no offered method is
+    usable, so a principal is challenged with a method it has. (The router instead challenges the first
+    offered method the realm supports, with a decoy for a principal that lacks it; see auth_interop.rs.)"""
+    await expect_abort("joe (ticket only) offers [wampcra]", t, REALM, [wampcra("joe", TICKET_JOE)], authid="joe",
+                       reason="wamp.error.no_auth_method")
+    p = await expect_welcome("joe (ticket only) offers [cryptosign, ticket]", t, REALM,
+                             [cryptosign(ALICE_SEED), ticket(TICKET_JOE)], authid="joe", authrole="user",
+                             authmethod="ticket", authprovider=STATIC)
+    challenge_of(p, "ticket")
+    await leave(p)
+    p = await expect_welcome("alice (cryptosign only) offers [wampcra, cryptosign]", t, REALM,
+                             [wampcra("alice", "unused"), cryptosign(ALICE_SEED)], authid="alice", authrole="user",
+                             authmethod="cryptosign", authprovider=STATIC)
+    challenge_of(p, "cryptosign")
+    await leave(p)
+
+
 GROUPS = {
     "ticket": group_ticket,
     "wampcra": group_wampcra,
@@ -1152,6 +1170,7 @@ GROUPS = {
     "authenticator": group_authenticator,
     "authorizer": group_authorizer,
     "roles": group_roles,
+    "method_choice": group_method_choice,
 }
 
 
