@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use base64::Engine;
 use clap::{Subcommand, ValueEnum};
 use rand::RngCore;
-use switchyard::auth::{try_scram_credentials, wampcra_derive_key, Kdf};
+use switchyard::auth::{try_scram_credentials_for, wampcra_derive_key, Kdf, ScramDialect};
 
 #[derive(Subcommand, Debug)]
 pub enum Secret {
@@ -35,7 +35,17 @@ pub enum Secret {
         /// Argon2 memory in KiB.
         #[arg(long, default_value_t = 65536)]
         memory: u32,
+        /// "spec" (authmethod wamp-scram) or "autobahn" (authmethod scram, as autobahn-python's AuthScram
+        /// and Crossbar speak it; argon2id13 only).
+        #[arg(long, value_enum, default_value_t = Dialect::Spec)]
+        dialect: Dialect,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Dialect {
+    Spec,
+    Autobahn,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -68,15 +78,19 @@ pub fn run(secret: &Secret) -> Result<(), String> {
                 "wampcra = {{ secret = \"{key}\", salt = \"{salt}\", iterations = {iterations}, keylen = {keylen} }}"
             )
         }
-        Secret::Scram { kdf, iterations, memory } => {
+        Secret::Scram { kdf, iterations, memory, dialect } => {
             let (kdf, iterations, memory) = match kdf {
                 ScramKdf::Argon2id13 => (Kdf::Argon2id13, iterations.unwrap_or(3), Some(*memory)),
                 ScramKdf::Pbkdf2 => (Kdf::Pbkdf2, iterations.unwrap_or(4096), None),
             };
-            let c = try_scram_credentials(password, kdf, iterations, memory, &random_bytes())?;
+            let (dialect, dialect_key) = match dialect {
+                Dialect::Spec => (ScramDialect::Spec, ""),
+                Dialect::Autobahn => (ScramDialect::Autobahn, "dialect = \"autobahn\", "),
+            };
+            let c = try_scram_credentials_for(dialect, password, kdf, iterations, memory, &random_bytes())?;
             let memory = c.memory.map(|m| format!(", memory = {m}")).unwrap_or_default();
             format!(
-                "scram = {{ kdf = \"{}\", iterations = {}{memory}, salt = \"{}\", stored_key = \"{}\", server_key = \"{}\" }}",
+                "scram = {{ {dialect_key}kdf = \"{}\", iterations = {}{memory}, salt = \"{}\", stored_key = \"{}\", server_key = \"{}\" }}",
                 c.kdf.as_str(),
                 c.iterations,
                 c.salt,

@@ -62,6 +62,22 @@ fn scram_keys_are_derived_from_the_password_and_printed_salt() {
         assert_eq!((scram.stored_key, scram.server_key), (expected.stored_key, expected.server_key));
         assert_eq!(scram.kdf, kdf);
     }
+    let scram =
+        secret(&["scram", "--dialect", "autobahn", "--iterations", "2", "--memory", "1024"], "pencil")
+            .scram
+            .expect("scram");
+    let salt = base64::prelude::BASE64_STANDARD.decode(&scram.salt).expect("base64 salt");
+    let expected = switchyard::auth::try_scram_credentials_for(
+        switchyard::auth::ScramDialect::Autobahn,
+        "pencil",
+        Kdf::Argon2id13,
+        2,
+        Some(1024),
+        &salt,
+    )
+    .expect("derive");
+    assert_eq!(scram.dialect, switchyard::auth::ScramDialect::Autobahn);
+    assert_eq!(scram.stored_key, expected.stored_key);
 }
 
 #[test]

@@ -2,10 +2,13 @@
 //! hands in HELLO, AUTHENTICATE and the dynamic authenticator's answer, and sends what comes out
 //! ([`Outcome`]).
 //!
-//! The method is the first one in HELLO.Details.authmethods that the realm offers at all (a principal
-//! has that kind of credential, or the authenticator serves it); which one is chosen never depends on
-//! whether the authid exists. An unknown authid gets a mock CHALLENGE that looks like a real one and
-//! fails at AUTHENTICATE with the same ABORT a wrong credential gets.
+//! The method is the first one in HELLO.Details.authmethods that can work: the realm offers it (a
+//! principal has that kind of credential, or the authenticator serves it) and, when the authid names a
+//! static principal, that principal has the credential (clients such as autobahn Components offer every
+//! method they are configured for, in their own order). An unknown authid gets a mock CHALLENGE for the
+//! first method the realm offers, that looks like a real one and fails at AUTHENTICATE with the same ABORT
+//! a wrong credential gets. So whether an authid exists shows only to a client that offers a method its
+//! principal lacks (it is skipped for a known one, mocked for an unknown one).
 
 use std::sync::Arc;
 
@@ -328,7 +331,7 @@ impl Handshake {
                     TicketCheck::Static { verifier: verifier.clone(), candidate: Candidate::of(principal) }
                 }
                 None if self.auth.authenticator_serves(methods::TICKET) => TicketCheck::Dynamic,
-                None => TicketCheck::Mock,
+                None => return Attempt::Skip,
             },
             _ if self.auth.authenticator_serves(methods::TICKET) => TicketCheck::Dynamic,
             _ => TicketCheck::Mock,
@@ -349,7 +352,8 @@ impl Handshake {
             _ if self.auth.authenticator_serves(methods::WAMPCRA) => {
                 self.ask(methods::WAMPCRA, Asked::Wampcra, None)
             }
-            _ => {
+            Some(_) => return Attempt::Skip,
+            None => {
                 let decoys = &self.auth.decoys;
                 let candidate = Candidate::mock(&authid, decoys.wampcra_role());
                 let key = decoys.wampcra_key(&authid);
@@ -400,6 +404,7 @@ impl Handshake {
             None if self.auth.authenticator_serves(method) => {
                 self.ask(method, Asked::Scram { dialect, client_nonce, channel_binding }, None)
             }
+            None if principal.is_some() => return Attempt::Skip,
             None => {
                 let candidate = Candidate::mock(&authid, methods::ANONYMOUS);
                 let secret = self.auth.decoys.scram_secret(&authid, dialect);
@@ -428,7 +433,15 @@ impl Handshake {
             _ => None,
         };
         let known = match self.authid.as_deref() {
-            Some(authid) => self.auth.principal(authid).filter(|p| !p.cryptosign_keys.is_empty()),
+            Some(authid) => match self.auth.principal(authid) {
+                Some(p)
+                    if p.cryptosign_keys.is_empty()
+                        && !self.auth.authenticator_serves(methods::CRYPTOSIGN) =>
+                {
+                    return Attempt::Skip
+                }
+                principal => principal.filter(|p| !p.cryptosign_keys.is_empty()),
+            },
             None => self.auth.principal_by_public_key(&key),
         };
         let outcome = match known {

@@ -348,9 +348,10 @@ fn anonymous_when_not_allowed_is_no_auth_method() {
 #[test]
 fn authmethods_order_is_honoured() {
     let auth = static_realm(true);
-    let (_, outcome) = hello(&auth, &details(&["ticket", "wampcra"], Some("peter"), Dict::new()));
+    // An unknown authid: the first method the realm offers, in the client's order.
+    let (_, outcome) = hello(&auth, &details(&["ticket", "wampcra"], Some("nobody"), Dict::new()));
     expect_challenge(&outcome, "ticket");
-    let (_, outcome) = hello(&auth, &details(&["wampcra", "ticket"], Some("peter"), Dict::new()));
+    let (_, outcome) = hello(&auth, &details(&["wampcra", "ticket"], Some("nobody"), Dict::new()));
     expect_challenge(&outcome, "wampcra");
     let (_, outcome) = hello(&auth, &details(&["bogus", "anonymous", "ticket"], Some("joe"), Dict::new()));
     assert_eq!(expect_welcome(outcome).authmethod, "anonymous");
@@ -388,10 +389,18 @@ fn methods_the_realm_or_the_hello_cannot_do_are_skipped() {
 }
 
 #[test]
-fn method_choice_does_not_depend_on_the_authid() {
-    // joe has a ticket only, but the realm does wampcra, so wampcra is chosen for joe as for anybody.
+fn a_known_principal_skips_methods_it_has_no_credential_for() {
+    // joe has a ticket only: offering wampcra first (as a client configured for both does) gets ticket.
     let auth = static_realm(false);
     let (mut handshake, outcome) = hello(&auth, &details(&["wampcra", "ticket"], Some("joe"), Dict::new()));
+    expect_challenge(&outcome, "ticket");
+    assert_eq!(expect_welcome(handshake.authenticate("secret!!!", &Dict::new())).authid, "joe");
+    // Nothing joe can do: no_auth_method.
+    let (_, outcome) = hello(&auth, &details(&["wampcra"], Some("joe"), Dict::new()));
+    expect_abort(&outcome, uris::NO_AUTH_METHOD);
+    // An unknown authid gets the first method the realm offers, as a decoy, and fails there.
+    let (mut handshake, outcome) =
+        hello(&auth, &details(&["wampcra", "ticket"], Some("nobody"), Dict::new()));
     let extra = expect_challenge(&outcome, "wampcra");
     assert_eq!(handshake.authenticate(&wampcra_signature(&extra, "secret!!!"), &Dict::new()), failure());
 }
@@ -429,10 +438,9 @@ fn ticket_unknown_authid_is_indistinguishable() {
     let (mut unknown, unknown_challenge) = hello(&auth, &details(&["ticket"], Some("nobody"), Dict::new()));
     assert_eq!(known_challenge, unknown_challenge);
     assert_eq!(known.authenticate("wrong", &Dict::new()), unknown.authenticate("secret!!!", &Dict::new()));
-    // A principal without a ticket is as unknown as a missing one.
-    let (mut peter, peter_challenge) = hello(&auth, &details(&["ticket"], Some("peter"), Dict::new()));
-    assert_eq!(peter_challenge, known_challenge);
-    assert_eq!(peter.authenticate("anything", &Dict::new()), failure());
+    // A principal without a ticket cannot use the method.
+    let (_, outcome) = hello(&auth, &details(&["ticket"], Some("peter"), Dict::new()));
+    expect_abort(&outcome, uris::NO_AUTH_METHOD);
 }
 
 // ---- wampcra ----
@@ -896,17 +904,17 @@ fn autobahn_python_vectors_through_the_handshake() {
 #[test]
 fn the_dialects_do_not_mix() {
     let auth = autobahn_realm();
-    // A spec principal under "scram", an autobahn principal under "wamp-scram": mock challenges that
-    // fail whatever the password, in the dialect of the method asked for.
-    let (mut handshake, outcome) = hello(&auth, &details(&["scram"], Some("argon"), autobahn_extra()));
-    let extra = expect_challenge(&outcome, "scram");
-    let (proof, _) = autobahn_authenticate("argon", PASSWORD, &extra);
-    assert_eq!(handshake.authenticate(&proof, &Dict::new()), failure());
-    let (mut handshake, outcome) = hello(&auth, &details(&["wamp-scram"], Some("ab"), scram_extra(None)));
+    // A spec principal cannot use "scram", an autobahn principal cannot use "wamp-scram".
+    let (_, outcome) = hello(&auth, &details(&["scram"], Some("argon"), autobahn_extra()));
+    expect_abort(&outcome, uris::NO_AUTH_METHOD);
+    let (_, outcome) = hello(&auth, &details(&["wamp-scram"], Some("ab"), scram_extra(None)));
+    expect_abort(&outcome, uris::NO_AUTH_METHOD);
+    // An unknown authid gets a mock CHALLENGE in the dialect asked for, shaped like the realm's principals.
+    let (mut handshake, outcome) = hello(&auth, &details(&["wamp-scram"], Some("nobody"), scram_extra(None)));
     let extra = expect_challenge(&outcome, "wamp-scram");
     assert_eq!(extra["kdf"], Value::from("argon2id13"), "the shape of most spec principals");
     assert_eq!(extra.len(), 5, "a spec CHALLENGE: {extra:?}");
-    let (proof, auth_extra, _) = scram_authenticate("ab", PASSWORD, &extra, None);
+    let (proof, auth_extra, _) = scram_authenticate("nobody", PASSWORD, &extra, None);
     assert_eq!(handshake.authenticate(&proof, &auth_extra), failure());
     // A realm without autobahn principals does not offer "scram" at all.
     let (_, outcome) = hello(&static_realm(false), &details(&["scram"], Some("argon"), autobahn_extra()));
@@ -925,10 +933,15 @@ fn both_scram_names_follow_the_authmethods_order() {
     both.insert("nonce".into(), Value::from(CLIENT_NONCE));
     let (_, outcome) = hello(&auth, &details(&["scram", "wamp-scram"], Some("ab"), both.clone()));
     expect_challenge(&outcome, "scram");
-    let (_, outcome) = hello(&auth, &details(&["wamp-scram", "scram"], Some("ab"), both.clone()));
+    let (_, outcome) = hello(&auth, &details(&["wamp-scram", "scram"], Some("nobody"), both.clone()));
     expect_challenge(&outcome, "wamp-scram");
-    let (_, outcome) = hello(&auth, &details(&["ticket", "scram"], Some("ab"), both.clone()));
+    // ab is an autobahn-dialect principal: "wamp-scram" is skipped for it.
+    let (_, outcome) = hello(&auth, &details(&["wamp-scram", "scram"], Some("ab"), both.clone()));
+    expect_challenge(&outcome, "scram");
+    let (_, outcome) = hello(&auth, &details(&["ticket", "scram"], Some("nobody"), both.clone()));
     expect_challenge(&outcome, "ticket");
+    let (_, outcome) = hello(&auth, &details(&["ticket", "scram"], Some("ab"), both.clone()));
+    expect_challenge(&outcome, "scram");
     // Realm without the dialect: "scram" is skipped.
     let (_, outcome) = hello(&static_realm(false), &details(&["scram", "wamp-scram"], Some("user"), both));
     expect_challenge(&outcome, "wamp-scram");

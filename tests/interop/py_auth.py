@@ -93,6 +93,7 @@ SCRAM_ARGON = dict(password="scram argon password", kdf="argon2id13", iterations
                    salt=hashlib.sha256(b"switchyard scram-argon salt").digest()[:16])
 SCRAM_PBKDF2 = dict(password="scram pbkdf2 password", kdf="pbkdf2", iterations=4096, memory=None,
                     salt=hashlib.sha256(b"switchyard scram-pbkdf2 salt").digest()[:16])
+SCRAM_AUTOBAHN_PASSWORD = "autobahn scram password"  # auth_interop.rs derives the principal's keys
 ALICE_SEED = hashlib.sha256(b"switchyard alice").digest()
 MALLORY_SEED = hashlib.sha256(b"switchyard mallory").digest()
 
@@ -710,6 +711,17 @@ async def group_scram(t, a):
                            reason="wamp.error.authentication_failed")
     await expect_abort("wamp-scram, unknown authid", t, REALM, [SpecScram("nobody", "x")], authid="nobody",
                        reason="wamp.error.authentication_failed")
+    # autobahn's own AuthScram (authmethod "scram", the dialect Crossbar speaks), unmodified; it checks
+    # WELCOME's authextra.scram_server_signature itself and refuses the session if it is wrong.
+    p = await expect_welcome("autobahn AuthScram", t, REALM,
+                             [create_authenticator("scram", authid="scram-autobahn", password=SCRAM_AUTOBAHN_PASSWORD)],
+                             authid="scram-autobahn", authrole="user", authmethod="scram", authprovider=STATIC)
+    c = challenge_of(p, "scram")
+    check(c.extra.get("kdf") == "argon2id-13", f"autobahn dialect challenge {c.extra!r}")
+    await leave(p)
+    await expect_abort("autobahn AuthScram, wrong password", t, REALM,
+                       [create_authenticator("scram", authid="scram-autobahn", password=SCRAM_AUTOBAHN_PASSWORD + "!")],
+                       authid="scram-autobahn", reason="wamp.error.authentication_failed")
     await expect_abort("wamp-scram asking for tls-exporter binding without TLS", t, REALM,
                        [SpecScram("scram-pbkdf2", SCRAM_PBKDF2["password"], channel_binding="tls-exporter",
                                   cbind_data_override=bytes(32))],
@@ -1144,9 +1156,8 @@ async def group_roles(t, a):
 
 
 async def group_method_choice(t, a):
-    """Several offered methods: the contract says ABORT wamp.error.no_auth_method when no offered method is
-    usable, so a principal is challenged with a method it has. (The router instead challenges the first
-    offered method the realm supports, with a decoy for a principal that lacks it; see auth_interop.rs.)"""
+    """Several offered methods (as a Component configured with several authenticators sends them): a known
+    principal is challenged with the first offered method it has; none it has: ABORT no_auth_method."""
     await expect_abort("joe (ticket only) offers [wampcra]", t, REALM, [wampcra("joe", TICKET_JOE)], authid="joe",
                        reason="wamp.error.no_auth_method")
     p = await expect_welcome("joe (ticket only) offers [cryptosign, ticket]", t, REALM,
