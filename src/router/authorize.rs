@@ -18,15 +18,20 @@ use crate::config::RealmConfig;
 use crate::dict;
 use crate::stats::Counter;
 use crate::wamp::message::code;
-use crate::wamp::{uris, Dict, Id, Message, Value};
+use crate::wamp::{uri, uris, Dict, Id, Message, Value};
 
 use super::effects::{ConnId, Outbox};
 use super::internal_call::Purpose;
 use super::permissions::{Action, Decision, Grants, RoleRules};
+use super::session::Phase;
 use super::shard_router::ShardRouter;
 
-/// How many messages of one session may wait for a dynamic authorizer's answer.
+/// How many messages of one session, and how many bytes of them, may wait for a dynamic authorizer's
+/// answer; past either the session is aborted.
 const MAX_PARKED: usize = 1024;
+const MAX_PARKED_BYTES: usize = 4 << 20;
+/// URIs longer than this are decided without being cached (a cache entry must stay small).
+const MAX_CACHED_URI: usize = 256;
 /// How many URIs a role's decision cache (per shard) or a session's authorizer cache holds before it
 /// starts over.
 const MAX_CACHED: usize = 4096;
@@ -37,6 +42,8 @@ pub struct RealmAuthorization {
     /// No roles are configured: every session may do everything (outside `wamp.`).
     open: bool,
     roles: AHashMap<String, (usize, Arc<RoleKind>)>,
+    /// How many roles the configuration lists (the indexes above are positions in that list).
+    configured: usize,
 }
 
 /// What a role is.
@@ -66,7 +73,11 @@ impl RealmAuthorization {
             };
             (role.name.clone(), (index, Arc::new(kind)))
         });
-        RealmAuthorization { open: realm.roles.is_empty(), roles: roles.collect() }
+        RealmAuthorization {
+            open: realm.roles.is_empty(),
+            roles: roles.collect(),
+            configured: realm.roles.len(),
+        }
     }
 
     /// What a session of `role` is subject to; `None` if the realm has roles and this is not one of them.
@@ -87,7 +98,7 @@ impl RealmAuthorization {
     }
 
     pub fn role_count(&self) -> usize {
-        self.roles.len()
+        self.configured
     }
 }
 
@@ -104,7 +115,7 @@ pub enum SessionAuthorization {
         /// Decisions per URI, one slot per action ([`Action::index`]).
         cache: AHashMap<Box<str>, [Option<Decision>; 4]>,
         /// While the authorizer is asked, the session's messages wait here, in order.
-        parked: Option<VecDeque<Message>>,
+        parked: Option<Parked>,
     },
 }
 
@@ -112,6 +123,44 @@ impl SessionAuthorization {
     pub fn is_open(&self) -> bool {
         matches!(self, SessionAuthorization::Open)
     }
+}
+
+/// A session's messages waiting for its authorizer's answer.
+#[derive(Debug, Default)]
+pub struct Parked {
+    messages: VecDeque<Message>,
+    /// Roughly what they occupy.
+    bytes: usize,
+}
+
+impl Parked {
+    fn push(&mut self, message: Message) {
+        self.bytes += approximate_size(&message);
+        self.messages.push_back(message);
+    }
+}
+
+/// Roughly how many bytes a decoded message holds: its payload, URIs and option values.
+fn approximate_size(message: &Message) -> usize {
+    fn value_size(value: &Value) -> usize {
+        match value {
+            Value::Str(s) => s.len() + 8,
+            Value::Bytes(b) => b.len() + 8,
+            Value::List(l) => l.iter().map(value_size).sum::<usize>() + 8,
+            Value::Dict(d) => d.iter().map(|(k, v)| k.len() + value_size(v)).sum::<usize>() + 8,
+            _ => 8,
+        }
+    }
+    let (uri, options) = match message {
+        Message::Publish { topic: u, options: o, .. }
+        | Message::Subscribe { topic: u, options: o, .. }
+        | Message::Call { procedure: u, options: o, .. }
+        | Message::Register { procedure: u, options: o, .. } => {
+            (u.len(), o.iter().map(|(k, v)| k.len() + value_size(v)).sum())
+        }
+        _ => (0, 0),
+    };
+    64 + uri + options + message.payload().map_or(0, |p| p.len())
 }
 
 /// A role's decisions per URI on one shard.
@@ -145,12 +194,21 @@ impl ShardRouter {
     /// dynamic authorizer is asked. Messages that are no action (YIELD, UNSUBSCRIBE...) pass, but wait
     /// behind parked ones.
     pub(super) fn authorize_and_dispatch(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
+        // Answers to the session's invocations, and ABORT, never wait: they are no actions, and a session
+        // that serves procedures (maybe the authorizer itself) must not stall its callers meanwhile.
+        if matches!(message, Message::Yield { .. } | Message::Abort { .. })
+            || matches!(message, Message::Error { request_type: code::INVOCATION, .. })
+        {
+            return self.dispatch(conn, message, false, out);
+        }
         if let Some(parked) = self.parked_mut(conn) {
-            if parked.len() >= MAX_PARKED {
+            if parked.messages.len() >= MAX_PARKED
+                || parked.bytes + approximate_size(&message) > MAX_PARKED_BYTES
+            {
                 let reason = "too many messages waiting for authorization";
                 return self.abort(conn, uris::LIMIT_EXCEEDED, reason, out);
             }
-            parked.push_back(message);
+            parked.push(message);
             return;
         }
         let Some((action, uri)) = action_of(&message) else {
@@ -181,6 +239,10 @@ impl ShardRouter {
         let Some(session) = c.session.as_mut() else {
             return Verdict::Decided(Decision::Deny);
         };
+        if !uri::is_valid(uri, self.registry.realm(session.realm).uri_check) {
+            // Not cached, nor asked about: the action's handler answers wamp.error.invalid_uri.
+            return Verdict::Decided(Decision::Allow { disclose: false });
+        }
         match &session.authorization {
             SessionAuthorization::Open => Verdict::Decided(Decision::Allow { disclose: false }),
             SessionAuthorization::Rules { role, kind } => {
@@ -192,10 +254,12 @@ impl ShardRouter {
                             return Verdict::Decided(Decision::Deny);
                         };
                         let grants = rules.lookup(uri);
-                        if cache.len() >= MAX_CACHED {
-                            cache.clear();
+                        if uri.len() <= MAX_CACHED_URI {
+                            if cache.len() >= MAX_CACHED {
+                                cache.clear();
+                            }
+                            cache.insert(uri.into(), grants);
                         }
-                        cache.insert(uri.into(), grants);
                         grants
                     }
                 };
@@ -210,7 +274,7 @@ impl ShardRouter {
         }
     }
 
-    fn parked_mut(&mut self, conn: ConnId) -> Option<&mut VecDeque<Message>> {
+    fn parked_mut(&mut self, conn: ConnId) -> Option<&mut Parked> {
         match &mut self.session_mut(conn)?.authorization {
             SessionAuthorization::Dynamic { parked, .. } => parked.as_mut(),
             _ => None,
@@ -270,7 +334,7 @@ impl ShardRouter {
         };
         let (realm, session_id) = (session.realm, session.id);
         if let SessionAuthorization::Dynamic { parked, .. } = &mut session.authorization {
-            parked.get_or_insert_with(VecDeque::new).push_back(message);
+            parked.get_or_insert_with(Parked::default).push(message);
         }
         let args = vec![
             Value::from(details),
@@ -303,7 +367,7 @@ impl ShardRouter {
         let SessionAuthorization::Dynamic { cache, parked, .. } = &mut s.authorization else {
             return;
         };
-        if cache_it {
+        if cache_it && uri.len() <= MAX_CACHED_URI {
             if cache.len() >= MAX_CACHED {
                 cache.clear();
             }
@@ -312,35 +376,42 @@ impl ShardRouter {
         let Some(mut waiting) = parked.take() else {
             return;
         };
-        // The first parked message is the one asked about; decide it with this answer even if not cached.
-        if let Some(first) = waiting.pop_front() {
+        // The first parked message is the one asked about; decide it with this answer even if not cached
+        // (unless the router is shutting down: then the session may only say GOODBYE).
+        let established = self.conns.get(&conn).is_some_and(|c| c.phase == Phase::Established);
+        if let Some(first) = waiting.messages.pop_front().filter(|_| established) {
             match decision {
                 Decision::Allow { disclose } => self.dispatch(conn, first, disclose, out),
                 Decision::Deny => self.deny(conn, &first, out),
             }
         }
-        while let Some(next) = waiting.pop_front() {
-            self.authorize_and_dispatch(conn, next, out);
+        // The rest goes through the session state machine again: one of them may end the session (a
+        // GOODBYE, a violation), and what follows it is then handled as the connection's phase says.
+        while let Some(next) = waiting.messages.pop_front() {
+            self.handle_message(conn, next, out);
             if let Some(parked) = self.parked_mut(conn) {
                 // It waits again: the rest waits behind it, in order.
-                parked.extend(waiting.drain(..));
+                for message in waiting.messages.drain(..) {
+                    parked.push(message);
+                }
                 break;
             }
         }
     }
 }
 
-/// An authorizer answers `true`/`false`, or a dict `{allow, disclose, cache}` (cache defaults to true).
+/// An authorizer answers `true`/`false`, or a dict `{allow, disclose, cache}`. As in Crossbar.io, only an
+/// answer with `cache: true` is kept for the rest of the session.
 fn interpret_authorizer_answer(args: &[Value], kwargs: &Dict) -> (Decision, bool) {
     let decision =
         |allow: bool, disclose: bool| if allow { Decision::Allow { disclose } } else { Decision::Deny };
     match args.first() {
-        Some(Value::Bool(allow)) => (decision(*allow, false), true),
+        Some(Value::Bool(allow)) => (decision(*allow, false), false),
         Some(Value::Dict(d)) => {
             let flag = |k: &str| d.get(k).and_then(Value::as_bool);
             (
                 decision(flag("allow") == Some(true), flag("disclose") == Some(true)),
-                flag("cache") != Some(false),
+                flag("cache") == Some(true),
             )
         }
         None if !kwargs.is_empty() => {
@@ -352,5 +423,6 @@ fn interpret_authorizer_answer(args: &[Value], kwargs: &Dict) -> (Decision, bool
 
 /// One shard's decision caches: `[realm][role]`.
 pub fn decision_caches(realms: &[RealmAuthorization]) -> Vec<Vec<DecisionCache>> {
+    // Indexed by the role's position in the configuration.
     realms.iter().map(|r| (0..r.role_count().max(1)).map(|_| DecisionCache::default()).collect()).collect()
 }

@@ -11,6 +11,7 @@ use crate::wamp::{uris, Dict, Id, Message, Payload, Value};
 
 use super::effects::{ConnId, Outbox};
 use super::internal_call::ROUTER_CONN;
+use super::join::JOIN_TIMER;
 use super::peer::{CallReply, PeerMessage};
 use super::shard_router::ShardRouter;
 
@@ -56,6 +57,10 @@ impl ShardRouter {
             self.call_deadlines.pop_first();
             if conn == ROUTER_CONN {
                 self.internal_call_expired(request, out);
+                continue;
+            }
+            if request == JOIN_TIMER {
+                self.join_expired(conn, deadline, out);
                 continue;
             }
             let pending = self.session_of(conn).is_some_and(|s| s.calls.contains_key(&request));

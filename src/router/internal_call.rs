@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::wamp::codec::Serializer;
 use crate::wamp::{uris, Dict, Id, Payload, Value};
 
+use super::cancel::CancelMode;
 use super::effects::{ConnId, Outbox};
 use super::peer::{CallReply, PeerMessage, RoutedCall};
 use super::permissions::Action;
@@ -21,6 +22,15 @@ pub const ROUTER_CALLER: Id = 0;
 pub const ROUTER_CONN: ConnId = 0;
 /// How long the router waits for its own calls.
 const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One of the router's calls, waiting for its answer.
+#[derive(Debug)]
+pub struct InternalCall {
+    purpose: Purpose,
+    deadline: Instant,
+    callee: Id,
+    callee_shard: usize,
+}
 
 /// Why the router made a call, and who waits for its answer.
 #[derive(Debug)]
@@ -45,7 +55,9 @@ impl ShardRouter {
             let text = format!("no procedure registered under {procedure:?}");
             return self.internal_answered(purpose, Err(uris::NO_SUCH_PROCEDURE.into()), &text, out);
         };
-        let request = self.next_internal_call;
+        // Unique router-wide (the shard in the high bits): callees tell the router's calls apart by
+        // (caller 0, request) alone, and those of several shards may wait at the same callee.
+        let request = ((self.shard as u64) << 48) | self.next_internal_call;
         self.next_internal_call += 1;
         let call = RoutedCall {
             caller: ROUTER_CALLER,
@@ -58,7 +70,8 @@ impl ShardRouter {
         };
         let deadline = Instant::now() + INTERNAL_CALL_TIMEOUT;
         self.call_deadlines.insert((deadline, ROUTER_CONN, request));
-        self.internal_calls.insert(request, (purpose, deadline));
+        let pending = InternalCall { purpose, deadline, callee: entry.callee, callee_shard: entry.shard };
+        self.internal_calls.insert(request, pending);
         if entry.shard == self.shard {
             self.invoke(call, out);
         } else {
@@ -68,7 +81,7 @@ impl ShardRouter {
 
     /// The answer to one of the router's own calls.
     pub(super) fn internal_reply(&mut self, reply: CallReply, out: &mut Outbox) {
-        let Some((purpose, deadline)) = self.internal_calls.remove(&reply.request) else {
+        let Some(InternalCall { purpose, deadline, .. }) = self.internal_calls.remove(&reply.request) else {
             return; // timed out meanwhile
         };
         self.call_deadlines.remove(&(deadline, ROUTER_CONN, reply.request));
@@ -81,10 +94,25 @@ impl ShardRouter {
     }
 
     /// One of the router's own calls ran past its deadline.
+    /// The callee forgets the invocation (and gets INTERRUPT if it understands it), as for a client's call.
     pub(super) fn internal_call_expired(&mut self, request: Id, out: &mut Outbox) {
-        if let Some((purpose, _)) = self.internal_calls.remove(&request) {
-            self.internal_answered(purpose, Err(uris::TIMEOUT.into()), "no answer in time", out);
+        let Some(call) = self.internal_calls.remove(&request) else {
+            return;
+        };
+        let (callee, mode, reason) = (call.callee, CancelMode::KillNoWait, uris::TIMEOUT);
+        if call.callee_shard == self.shard {
+            self.cancel_invocation(callee, ROUTER_CALLER, request, mode, reason, out);
+        } else {
+            let cancel = PeerMessage::CancelInvocation {
+                callee,
+                caller: ROUTER_CALLER,
+                request,
+                mode,
+                reason: reason.into(),
+            };
+            out.peer(call.callee_shard, cancel);
         }
+        self.internal_answered(call.purpose, Err(uris::TIMEOUT.into()), "no answer in time", out);
     }
 
     fn internal_answered(
@@ -95,7 +123,17 @@ impl ShardRouter {
         out: &mut Outbox,
     ) {
         if let Err(error) = &answer {
-            tracing::warn!(shard = self.shard, ?purpose, error, why, "the router's call failed");
+            let purpose_name = match purpose {
+                Purpose::Authenticate { .. } => "authenticate",
+                Purpose::Authorize { .. } => "authorize",
+            };
+            tracing::debug!(
+                shard = self.shard,
+                purpose = purpose_name,
+                error,
+                why,
+                "the router's call failed"
+            );
         }
         match purpose {
             Purpose::Authenticate { conn } => self.authenticator_answered(conn, answer, out),

@@ -3,6 +3,8 @@
 //! the spec's URI. The methods themselves live in [`crate::auth`]; this is the router's side of the
 //! exchange: it sends what the handshake says, and turns the identity into a session with its role.
 
+use std::time::Instant;
+
 use tracing::debug;
 
 use crate::auth::{Handshake, Identity, Outcome};
@@ -17,6 +19,10 @@ use super::internal_call::Purpose;
 use super::registry::{RealmId, SessionInfo};
 use super::session::{Phase, Session};
 use super::shard_router::ShardRouter;
+
+/// The request ID that marks a connection's join deadline in the shard's deadline set (calls use IDs
+/// from 1).
+pub const JOIN_TIMER: Id = 0;
 
 /// A join under way: between HELLO and WELCOME or ABORT.
 #[derive(Debug)]
@@ -56,7 +62,45 @@ impl ShardRouter {
         let accepts_interrupt = announces_feature(&details, "callee", "call_canceling");
         c.phase = Phase::Authenticating;
         c.joining = Some(Box::new(Joining { realm: realm_id, session, handshake, accepts_interrupt }));
+        self.arm_join_deadline(conn);
         self.join_step(conn, outcome, out);
+    }
+
+    /// From now, the connection has the endpoint's handshake timeout to establish a session (a join from
+    /// HELLO to WELCOME, or a HELLO after GOODBYE).
+    pub(super) fn arm_join_deadline(&mut self, conn: ConnId) {
+        self.disarm_join_deadline(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            let deadline = Instant::now() + c.limits.join_timeout;
+            c.join_deadline = Some(deadline);
+            self.call_deadlines.insert((deadline, conn, JOIN_TIMER));
+        }
+    }
+
+    pub(super) fn disarm_join_deadline(&mut self, conn: ConnId) {
+        if let Some(deadline) = self.conns.get_mut(&conn).and_then(|c| c.join_deadline.take()) {
+            self.call_deadlines.remove(&(deadline, conn, JOIN_TIMER));
+        }
+    }
+
+    /// A join deadline passed: a join still under way fails (the AUTHENTICATE, or the authenticator's
+    /// answer, did not come in time); a connection still without a session after GOODBYE is aborted.
+    pub(super) fn join_expired(&mut self, conn: ConnId, deadline: Instant, out: &mut Outbox) {
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.join_deadline == Some(deadline)) else {
+            return;
+        };
+        c.join_deadline = None;
+        match c.phase {
+            Phase::Authenticating => {
+                let message = "authentication did not complete within the handshake timeout";
+                self.refuse_join(conn, uris::AUTHENTICATION_FAILED, message, out)
+            }
+            Phase::AwaitingHello => {
+                self.registry.stats.bump(Counter::HelloTimeouts);
+                self.abort(conn, uris::PROTOCOL_VIOLATION, "no HELLO within the handshake timeout", out)
+            }
+            Phase::Established | Phase::ShuttingDown | Phase::Closed => {}
+        }
     }
 
     /// AUTHENTICATE from a connection that was sent a CHALLENGE.
@@ -113,6 +157,7 @@ impl ShardRouter {
             return;
         };
         let Joining { realm, session: id, accepts_interrupt, .. } = *joining;
+        self.disarm_join_deadline(conn);
         let Some(authorization) = self.registry.authorization(realm).for_role(&identity.authrole) else {
             let message = format!("no role {:?} on this realm", identity.authrole);
             return self.refuse_join(conn, uris::NO_SUCH_ROLE, &message, out);

@@ -3,7 +3,7 @@
 //! that leaving cleans everything up.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 
@@ -38,11 +38,18 @@ pub struct ConnLimits {
     pub max_outbound: usize,
     /// The deepest nesting accepted in an inbound message.
     pub max_nesting_depth: usize,
+    /// How long a join may take from HELLO to WELCOME (and a connection may stay without a session after
+    /// GOODBYE): the endpoint's handshake timeout.
+    pub join_timeout: Duration,
 }
 
 impl Default for ConnLimits {
     fn default() -> Self {
-        ConnLimits { max_outbound: usize::MAX, max_nesting_depth: crate::wamp::codec::MAX_DEPTH }
+        ConnLimits {
+            max_outbound: usize::MAX,
+            max_nesting_depth: crate::wamp::codec::MAX_DEPTH,
+            join_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -56,6 +63,8 @@ pub struct Conn {
     pub phase: Phase,
     /// While `Authenticating`: the join under way.
     pub joining: Option<Box<Joining>>,
+    /// When the join under way (or the wait for HELLO after GOODBYE) times out, if one is armed.
+    pub join_deadline: Option<Instant>,
     pub session: Option<Session>,
 }
 

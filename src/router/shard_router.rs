@@ -20,7 +20,7 @@ use super::authorize::{decision_caches, DecisionCache};
 use super::broker::Broker;
 use super::dealer::Dealer;
 use super::effects::{ConnId, Outbox};
-use super::internal_call::Purpose;
+use super::internal_call::InternalCall;
 use super::peer::PeerMessage;
 use super::registry::Registry;
 use super::session::{Conn, ConnLimits, Phase, Session};
@@ -62,7 +62,7 @@ pub struct ShardRouter {
     /// Per realm and role with permission rules: this shard's decisions per URI.
     pub(super) decision_caches: Vec<Vec<DecisionCache>>,
     /// The router's own calls (authenticator, authorizer) waiting for an answer, with their deadline.
-    pub(super) internal_calls: AHashMap<Id, (Purpose, Instant)>,
+    pub(super) internal_calls: AHashMap<Id, InternalCall>,
     pub(super) next_internal_call: Id,
 }
 
@@ -92,14 +92,22 @@ impl ShardRouter {
     pub fn open(&mut self, serializer: Serializer, limits: ConnLimits, transport: TransportInfo) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let c =
-            Conn { serializer, transport, limits, phase: Phase::AwaitingHello, joining: None, session: None };
+        let c = Conn {
+            serializer,
+            transport,
+            limits,
+            phase: Phase::AwaitingHello,
+            joining: None,
+            join_deadline: None,
+            session: None,
+        };
         self.conns.insert(conn, c);
         conn
     }
 
     /// The transport of `conn` is gone (closed, failed or closed by us): clean up after its session.
     pub fn closed(&mut self, conn: ConnId, out: &mut Outbox) {
+        self.disarm_join_deadline(conn);
         self.end_session(conn, out);
         self.conns.remove(&conn);
     }
@@ -206,6 +214,7 @@ impl ShardRouter {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.phase = Phase::AwaitingHello;
                 }
+                self.arm_join_deadline(conn);
             }
             Message::Abort { .. } => self.close_now(conn, out),
             Message::Hello { .. } => {
@@ -224,8 +233,7 @@ impl ShardRouter {
 
     /// The handshake timeout ran out: a connection that still has not sent HELLO is aborted.
     pub fn hello_timeout(&mut self, conn: ConnId, out: &mut Outbox) {
-        let joining = |phase| matches!(phase, Phase::AwaitingHello | Phase::Authenticating);
-        if self.conns.get(&conn).is_some_and(|c| joining(c.phase)) {
+        if self.conns.get(&conn).is_some_and(|c| c.phase == Phase::AwaitingHello) {
             self.registry.stats.bump(Counter::HelloTimeouts);
             self.abort(conn, uris::PROTOCOL_VIOLATION, "no HELLO within the handshake timeout", out);
         }
@@ -274,6 +282,7 @@ impl ShardRouter {
             c.phase = Phase::Closed;
             c.joining = None;
         }
+        self.disarm_join_deadline(conn);
         out.close(conn);
     }
 

@@ -150,7 +150,8 @@ async fn run<S>(
 
     let outbound =
         Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer, endpoint.registry.clone()));
-    let conn_limits = ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth };
+    let conn_limits =
+        ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth, join_timeout: timeout };
     let conn = core.open(serializer, conn_limits, transport, outbound.clone());
     // Set when the connection ends: the helper tasks below watch it and end on their own. (Dropping a
     // glommio task that waits on a timer cancels it but leaks its memory, about 120 bytes each.)

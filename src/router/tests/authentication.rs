@@ -151,9 +151,15 @@ fn the_handshake_timeout_covers_a_join_waiting_for_its_authenticator() {
     let _auth = authenticator(&mut mesh, 1);
     let (conn, _) = mesh.hello(0, "realm1", ticket_hello("alice"));
     authenticate(&mut mesh, 0, conn, "t");
-    mesh.run(0, |r, out| r.hello_timeout(conn, out));
-    assert!(matches!(mesh.take(0, conn).as_slice(), [Message::Abort { .. }]));
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(11);
+    mesh.run(0, |r, out| r.expire_calls(later, out));
+    match mesh.take(0, conn).as_slice() {
+        [Message::Abort { reason, .. }] => assert_eq!(reason, uris::AUTHENTICATION_FAILED),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(mesh.shards[0].session_count(), 0);
+    assert_eq!(mesh.shards[0].registry.stats.get(Counter::AuthenticationFailures), 1);
+    assert!(mesh.shards[0].call_deadlines.is_empty(), "nothing left behind");
 }
 
 /// Realm with a trusted role (static rules) that serves the authorizer and a procedure, and a role
@@ -221,7 +227,8 @@ fn a_dynamic_authorizer_decides_once_per_uri_and_keeps_message_order() {
     assert_eq!(a[1], Value::from("com.example.add"));
     assert_eq!(a[2], Value::from("call"));
     assert_eq!(a[0].as_dict().and_then(|d| d.get("authid")), Some(&Value::from("partner")));
-    let allow = Payload::from_values(Serializer::Json, Some(&[Value::from(true)]), None);
+    let allow = dict! { "allow" => true, "cache" => true };
+    let allow = Payload::from_values(Serializer::Json, Some(&[Value::from(allow)]), None);
     mesh.frame(1, backend, &Message::Yield { request: *request, options: Dict::new(), payload: allow });
     // Both calls now reach the procedure, in order, without asking again (cached).
     let invocations = mesh.take(1, backend);
@@ -295,4 +302,104 @@ fn the_readme_example_authenticates_joe() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// What the authorizer of [`AUTHORIZED`] is asked next, answered with `answer`; returns its request.
+fn answer_authorizer(mesh: &mut Mesh, backend: ConnId, answer: Value) {
+    let invocations = mesh.take(1, backend);
+    let [Message::Invocation { request, .. }] = invocations.as_slice() else {
+        panic!("one authorizer invocation: {invocations:?}")
+    };
+    let payload = Payload::from_values(Serializer::Json, Some(&[answer]), None);
+    mesh.frame(1, backend, &Message::Yield { request: *request, options: Dict::new(), payload });
+}
+
+fn serve_authorizer(mesh: &mut Mesh) -> ConnId {
+    let backend = join(mesh, 1, "backend", "b");
+    let register =
+        Message::Register { request: 1, options: Dict::new(), procedure: "com.example.authorize".into() };
+    mesh.frame(1, backend, &register);
+    assert!(matches!(mesh.take(1, backend).as_slice(), [Message::Registered { .. }]));
+    backend
+}
+
+#[test]
+fn a_bare_authorizer_answer_is_not_cached() {
+    let mut mesh = Mesh::with_realms(2, AUTHORIZED);
+    let backend = serve_authorizer(&mut mesh);
+    let partner = join(&mut mesh, 0, "partner", "p");
+    for request in [5, 6] {
+        let subscribe = Message::Subscribe { request, options: Dict::new(), topic: "com.example.t".into() };
+        mesh.frame(0, partner, &subscribe);
+        answer_authorizer(&mut mesh, backend, Value::from(true));
+        assert!(matches!(mesh.take(0, partner).as_slice(), [Message::Subscribed { .. }]));
+    }
+}
+
+#[test]
+fn messages_parked_behind_an_authorization_follow_the_session_state() {
+    let mut mesh = Mesh::with_realms(2, AUTHORIZED);
+    let backend = serve_authorizer(&mut mesh);
+    let partner = join(&mut mesh, 0, "partner", "p");
+    // SUBSCRIBE (asks the authorizer), GOODBYE, HELLO: all wait. After the answer: SUBSCRIBED, the session
+    // ends (GOODBYE), and the HELLO starts a new join on the same connection.
+    let subscribe = Message::Subscribe { request: 5, options: Dict::new(), topic: "com.example.t".into() };
+    mesh.frame(0, partner, &subscribe);
+    let goodbye = Message::Goodbye { details: Dict::new(), reason: "wamp.close.close_realm".into() };
+    mesh.frame(0, partner, &goodbye);
+    let mut details = ticket_hello("partner");
+    let roles = dict! { "subscriber" => Dict::new() };
+    details.insert("roles".into(), Value::Dict(roles));
+    mesh.frame(0, partner, &Message::Hello { realm: "realm1".into(), details });
+    assert!(mesh.take(0, partner).is_empty(), "all wait for the authorizer");
+    answer_authorizer(&mut mesh, backend, Value::from(true));
+    match mesh.take(0, partner).as_slice() {
+        [Message::Subscribed { .. }, Message::Goodbye { .. }, Message::Challenge { .. }] => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(authenticate(&mut mesh, 0, partner, "p").as_slice(), [Message::Welcome { .. }]));
+}
+
+#[test]
+fn an_authorizer_that_does_not_answer_denies_and_its_invocation_is_forgotten() {
+    let mut mesh = Mesh::with_realms(2, AUTHORIZED);
+    let backend = serve_authorizer(&mut mesh);
+    let partner = join(&mut mesh, 0, "partner", "p");
+    let call = Message::Call {
+        request: 9,
+        options: Dict::new(),
+        procedure: "com.example.x".into(),
+        payload: args(""),
+    };
+    mesh.frame(0, partner, &call);
+    let Some(Message::Invocation { request, .. }) = mesh.take(1, backend).pop() else { panic!() };
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(11);
+    mesh.run(0, |r, out| r.expire_calls(later, out));
+    match mesh.take(0, partner).as_slice() {
+        [Message::Error { request: 9, error, .. }] => assert_eq!(error, uris::NOT_AUTHORIZED),
+        other => panic!("{other:?}"),
+    }
+    let backend_session = mesh.shards[1].session_of(backend).expect("backend session");
+    assert!(backend_session.invocations.is_empty(), "the callee forgot the timed-out invocation");
+    // Its late answer goes nowhere.
+    let payload = Payload::from_values(Serializer::Json, Some(&[Value::from(true)]), None);
+    mesh.frame(1, backend, &Message::Yield { request, options: Dict::new(), payload });
+    assert!(mesh.take(0, partner).is_empty());
+}
+
+#[test]
+fn a_connection_left_without_a_session_after_goodbye_times_out() {
+    let mut mesh = Mesh::with_realms(1, REALMS);
+    let (conn, answer) = mesh.hello(0, "auth", Dict::new());
+    assert!(matches!(answer.as_slice(), [Message::Welcome { .. }]));
+    let goodbye = Message::Goodbye { details: Dict::new(), reason: "wamp.close.close_realm".into() };
+    mesh.frame(0, conn, &goodbye);
+    assert!(matches!(mesh.take(0, conn).as_slice(), [Message::Goodbye { .. }]));
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(11);
+    mesh.run(0, |r, out| r.expire_calls(later, out));
+    match mesh.take(0, conn).as_slice() {
+        [Message::Abort { reason, .. }] => assert_eq!(reason, uris::PROTOCOL_VIOLATION),
+        other => panic!("{other:?}"),
+    }
+    assert!(mesh.closed.contains(&(0, conn)));
 }
