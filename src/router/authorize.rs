@@ -23,6 +23,7 @@ use crate::wamp::{uri, uris, Dict, Id, Message, Value};
 use super::effects::{ConnId, Outbox};
 use super::internal_call::Purpose;
 use super::permissions::{Action, Decision, Grants, RoleRules};
+use super::registry::Registry;
 use super::session::Phase;
 use super::shard_router::ShardRouter;
 
@@ -239,10 +240,10 @@ impl ShardRouter {
         let Some(session) = c.session.as_mut() else {
             return Verdict::Decided(Decision::Deny);
         };
-        if !uri::is_valid(uri, self.registry.realm(session.realm).uri_check) {
-            // Not cached, nor asked about: the action's handler answers wamp.error.invalid_uri.
-            return Verdict::Decided(Decision::Allow { disclose: false });
-        }
+        // Only valid URIs are cached or asked about (checked on a cache miss: what is cached was valid);
+        // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri.
+        let valid = |registry: &Registry| uri::is_valid(uri, registry.realm(session.realm).uri_check);
+        let invalid = Verdict::Decided(Decision::Allow { disclose: false });
         match &session.authorization {
             SessionAuthorization::Open => Verdict::Decided(Decision::Allow { disclose: false }),
             SessionAuthorization::Rules { role, kind } => {
@@ -253,6 +254,9 @@ impl ShardRouter {
                         let RoleKind::Rules(rules) = &**kind else {
                             return Verdict::Decided(Decision::Deny);
                         };
+                        if !valid(&self.registry) {
+                            return invalid;
+                        }
                         let grants = rules.lookup(uri);
                         if uri.len() <= MAX_CACHED_URI {
                             if cache.len() >= MAX_CACHED {
@@ -268,6 +272,7 @@ impl ShardRouter {
             SessionAuthorization::Dynamic { procedure, cache, .. } => {
                 match cache.get(uri).and_then(|slots| slots[action.index()]) {
                     Some(decision) => Verdict::Decided(decision),
+                    None if !valid(&self.registry) => invalid,
                     None => Verdict::Ask(procedure.clone()),
                 }
             }
