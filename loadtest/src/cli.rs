@@ -30,6 +30,11 @@ pub enum Scenario {
     /// `wamp.error.canceled`. Reads the router's RSS from /proc with --router-pid. --threads runs that many
     /// independent loops; --duration and --grace do not apply.
     Churn(ChurnArgs),
+    /// Holds N sessions at once, each subscribed to one of T topics and registered for its own procedure,
+    /// spread over --processes worker processes and --source-addresses loopback source addresses; reports
+    /// the connect rate and, with --router-pid, the router's RSS per session; then checks that every
+    /// session still gets an event (and that a sample of the procedures answer) and closes them all.
+    Sessions(SessionsArgs),
 }
 
 /// Options every scenario shares.
@@ -116,6 +121,45 @@ pub struct ChurnArgs {
     /// timers have run out).
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub settle: Option<Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SessionsArgs {
+    /// --url must be rs://HOST:PORT (RawSocket over TCP). --grace is how long to wait for the verification
+    /// events and call results; --duration and --threads do not apply (--processes is the parallelism).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Sessions held at once, in all.
+    #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub sessions: u32,
+    /// Topics: session i subscribes to `<prefix>.topic.(i % T)`; every session registers `<prefix>.proc.i`.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub topics: u32,
+    /// Worker processes (re-executions of this binary) the sessions are split across: each holds one
+    /// socket per session, and a process may have only so many open files.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub processes: u32,
+    /// Bind session i's socket to 127.0.0.(2 + i % M) before connecting (a loopback router only), so that
+    /// neither the ephemeral ports of one address nor a per-IP limit bound the run. 0: no binding.
+    #[arg(long, default_value = "0", value_parser = clap::value_parser!(u32).range(0..=253))]
+    pub source_addresses: u32,
+    /// Sessions being set up (connect, RawSocket handshake, HELLO, SUBSCRIBE and REGISTER) at once, in
+    /// all, split across the processes: keeps the router's listen backlog from overflowing.
+    #[arg(long, default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub in_flight: u32,
+    /// Procedures called once each at the end (evenly spread over the sessions); 0: none.
+    #[arg(long, default_value = "100")]
+    pub calls: u32,
+    /// The router's process ID: read its RSS (VmRSS in /proc/PID/status) before the first session, once
+    /// all are established, and --settle after all are closed; and its CPU time while connecting.
+    #[arg(long, value_name = "PID")]
+    pub router_pid: Option<u32>,
+    /// How long after the last session closed the final RSS is read, in seconds.
+    #[arg(long, default_value = "1", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Internal: run as a worker process for sessions FIRST..FIRST+COUNT, driven over stdin/stdout.
+    #[arg(long, hide = true, value_name = "FIRST:COUNT")]
+    pub worker: Option<String>,
 }
 
 impl CommonArgs {

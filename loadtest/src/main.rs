@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod control;
 mod cpu;
+mod multiplex;
 mod report;
 mod scenarios;
 mod sender;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Scenario::Fanout(args) => scenarios::fanout::run(args),
         Scenario::Rpc(args) => scenarios::rpc::run(args),
         Scenario::Churn(args) => scenarios::churn::run(args),
+        Scenario::Sessions(args) => return scenarios::sessions::main(args),
     };
     match report {
         Err(e) => {

@@ -287,13 +287,13 @@ fn describe(message: &Message) -> String {
 }
 
 /// The router's memory, from /proc/PID/status.
-struct Memory {
-    rss_kib: u64,
-    hwm_kib: u64,
+pub(crate) struct Memory {
+    pub(crate) rss_kib: u64,
+    pub(crate) hwm_kib: u64,
 }
 
 impl Memory {
-    fn read(pid: u32) -> Result<Memory, String> {
+    pub(crate) fn read(pid: u32) -> Result<Memory, String> {
         let path = format!("/proc/{pid}/status");
         let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let kib = |name: &str| {

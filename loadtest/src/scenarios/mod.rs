@@ -4,6 +4,7 @@
 pub mod churn;
 pub mod fanout;
 pub mod rpc;
+pub mod sessions;
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
