@@ -323,15 +323,17 @@ impl Drop for WorkerProcess {
 }
 
 /// From an extra session: publishes one event to each topic (acknowledged) and calls a sample of the
-/// procedures, once each; returns (calls made, calls answered with RESULT). Problems are failures.
+/// procedures, once each; returns (calls to make, calls answered with RESULT). Problems are failures.
 fn verify_from_extra_session(args: &SessionsArgs, prefix: &str, failures: &mut FailureTally) -> (u64, u64) {
     let common = &args.common;
+    let total = u64::from(args.sessions);
+    let calls = u64::from(args.calls).min(total);
     let mut fail = |kind: String, detail: String| failures.add(format!("verification: {kind}"), detail);
     let mut session = match Session::join(&common.url, common.serializer, &common.realm) {
         Ok(session) => session,
         Err(e) => {
             fail("cannot join".to_owned(), format!("verification session: {e}"));
-            return (0, 0);
+            return (calls, 0);
         }
     };
     let topics = u64::from(args.topics);
@@ -343,8 +345,6 @@ fn verify_from_extra_session(args: &SessionsArgs, prefix: &str, failures: &mut F
             payload: Payload::from_values(common.serializer, Some(&[Value::from(t)]), None),
         })
         .collect();
-    let total = u64::from(args.sessions);
-    let calls = u64::from(args.calls).min(total);
     let call_messages: Vec<Message> = (0..calls)
         .map(|j| {
             let target = j * total / calls;
