@@ -15,8 +15,7 @@
 #   fan-out  1 publisher -> 100 subscribers, 1 topic, 64 B payload: msgpack over RawSocket, json over
 #            WebSocket, and the same shape over NATS (body = the same msgpack or json Arguments list)
 #   RPC      10 callers x 16 outstanding -> 1 callee, 64 B, msgpack over RawSocket and over WebSocket
-#            (WAMP routers only; Crossbar.io sets TCP_NODELAY on WebSocket connections but not on RawSocket
-#            ones, so its RawSocket RPC waits on delayed ACKs: the WebSocket row is its fair number)
+#            (WAMP routers only)
 # Each router's CPU time (utime + stime of the router and its child processes, /proc/PID/stat) is read
 # before and after every run, giving CPU seconds per million delivered events (fan-out) or completed calls
 # (RPC). Prints a table of medians and ratios (also written to OUT/table.md; every run's JSON report is in
