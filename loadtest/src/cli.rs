@@ -41,7 +41,7 @@ pub enum Scenario {
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
     /// The router: rs://HOST:PORT (RawSocket over TCP), rs+unix:///PATH (RawSocket over a Unix socket)
-    /// or ws://HOST:PORT/PATH (WebSocket).
+    /// or ws://HOST:PORT/PATH (WebSocket); or nats://HOST:PORT, a NATS server (fanout only, same workload).
     #[arg(long, default_value = "rs://127.0.0.1:8080", value_parser = Target::parse)]
     pub url: Target,
     /// The WAMP serializer: json, msgpack or cbor.

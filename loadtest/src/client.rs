@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use switchyard::dict;
-use switchyard::wamp::codec::{decode, Serializer};
+use switchyard::wamp::codec::Serializer;
 use switchyard::wamp::message::code_name;
 use switchyard::wamp::{Dict, Message, Payload};
 
@@ -23,12 +23,7 @@ pub struct MessageReader {
 impl MessageReader {
     /// The next message, or `None` when the poll interval passed without one.
     pub fn poll(&mut self) -> Result<Option<Message>, String> {
-        let Some(frame) = self.frames.poll()? else {
-            return Ok(None);
-        };
-        decode(self.serializer, frame)
-            .map(Some)
-            .map_err(|e| format!("cannot decode a message from the router: {e}"))
+        self.frames.poll_message(self.serializer)
     }
 
     /// The next message, waiting at most [`SETUP_TIMEOUT`]; `what` names it in the timeout error.

@@ -3,6 +3,7 @@
 //! thread, polled with a short read timeout) and a cloneable [`FrameWriter`] whose sends are whole frames,
 //! so that a sender thread and the reader thread (PONGs, YIELDs) may both write.
 
+mod nats;
 mod rawsocket;
 mod websocket;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchyard::wamp::codec::Serializer;
+use switchyard::wamp::codec::{decode, Serializer};
 use switchyard::wamp::Message;
 
 /// How long connecting, the transport handshake and every setup reply (WELCOME, SUBSCRIBED, ...) may take.
@@ -42,6 +43,8 @@ pub enum Protocol {
     WebSocket {
         path: String,
     },
+    /// A NATS server (core NATS, text protocol; `fanout` only): see [`nats`].
+    Nats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +55,7 @@ pub enum Address {
 }
 
 impl Target {
-    /// Parses `rs://HOST:PORT`, `rs+unix:///PATH` or `ws://HOST:PORT[/PATH]`.
+    /// Parses `rs://HOST:PORT`, `rs+unix:///PATH`, `ws://HOST:PORT[/PATH]` or `nats://HOST:PORT`.
     pub fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
             format!("`{url}` is not a URL: use rs://HOST:PORT, rs+unix:///PATH or ws://HOST:PORT/PATH")
@@ -79,18 +82,24 @@ impl Target {
                 check_authority(url, authority)?;
                 (Protocol::WebSocket { path: path.to_owned() }, Address::Tcp(authority.to_owned()))
             }
-            "wss" | "rss" => return Err(format!("`{url}`: TLS is not supported")),
-            _ => return Err(format!("`{url}`: unknown scheme `{scheme}`: use rs, rs+unix or ws")),
+            "nats" => {
+                let authority = rest.trim_end_matches('/');
+                check_authority(url, authority)?;
+                (Protocol::Nats, Address::Tcp(authority.to_owned()))
+            }
+            "wss" | "rss" | "tls" => return Err(format!("`{url}`: TLS is not supported")),
+            _ => return Err(format!("`{url}`: unknown scheme `{scheme}`: use rs, rs+unix, ws or nats")),
         };
         Ok(Target { url: url.to_owned(), protocol, address })
     }
 
-    /// A short transport name for reports: `rawsocket-tcp`, `rawsocket-unix` or `websocket`.
+    /// A short transport name for reports: `rawsocket-tcp`, `rawsocket-unix`, `websocket` or `nats`.
     pub fn transport_name(&self) -> &'static str {
         match (&self.protocol, &self.address) {
             (Protocol::RawSocket, Address::Tcp(_)) => "rawsocket-tcp",
             (Protocol::RawSocket, Address::Unix(_)) => "rawsocket-unix",
             (Protocol::WebSocket { .. }, _) => "websocket",
+            (Protocol::Nats, _) => "nats",
         }
     }
 }
@@ -203,20 +212,28 @@ fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
-/// The receiving half of a connection: yields whole WAMP message frames.
+/// The receiving half of a connection: yields whole WAMP message frames (NATS: translated messages).
 pub enum FrameReader {
     Raw(rawsocket::Reader),
     Ws(Box<websocket::Reader>),
+    Nats(Box<nats::Reader>),
 }
 
 impl FrameReader {
-    /// The next message frame, or `None` when the read timeout ([`POLL_INTERVAL`]) expired first.
-    /// Transport-level pings are answered here. An error means the connection is unusable.
-    pub fn poll(&mut self) -> Result<Option<Bytes>, String> {
-        match self {
-            FrameReader::Raw(r) => r.poll(),
-            FrameReader::Ws(r) => r.poll(),
-        }
+    /// The next message, decoded with `serializer`, or `None` when the read timeout ([`POLL_INTERVAL`])
+    /// expired first. Transport-level pings are answered here. An error means the connection is unusable.
+    pub fn poll_message(&mut self, serializer: Serializer) -> Result<Option<Message>, String> {
+        let frame: Option<Bytes> = match self {
+            FrameReader::Raw(r) => r.poll()?,
+            FrameReader::Ws(r) => r.poll()?,
+            FrameReader::Nats(r) => return r.poll(),
+        };
+        let Some(frame) = frame else {
+            return Ok(None);
+        };
+        decode(serializer, frame)
+            .map(Some)
+            .map_err(|e| format!("cannot decode a message from the router: {e}"))
     }
 }
 
@@ -225,6 +242,7 @@ impl FrameReader {
 pub enum FrameWriter {
     Raw(Arc<rawsocket::Writer>),
     Ws(Arc<websocket::Writer>),
+    Nats(Arc<nats::Writer>),
 }
 
 impl FrameWriter {
@@ -233,6 +251,7 @@ impl FrameWriter {
         match self {
             FrameWriter::Raw(w) => w.send(messages, serializer),
             FrameWriter::Ws(w) => w.send(messages, serializer),
+            FrameWriter::Nats(w) => w.send(messages),
         }
     }
 
@@ -241,6 +260,7 @@ impl FrameWriter {
         match self {
             FrameWriter::Raw(w) => w.shutdown(),
             FrameWriter::Ws(w) => w.shutdown(),
+            FrameWriter::Nats(w) => w.shutdown(),
         }
     }
 
@@ -250,6 +270,7 @@ impl FrameWriter {
         let stream = match self {
             FrameWriter::Raw(w) => w.closer(),
             FrameWriter::Ws(w) => w.closer(),
+            FrameWriter::Nats(w) => w.closer(),
         };
         stream.set_linger_zero().map_err(|e| format!("cannot set SO_LINGER: {e}"))
     }
@@ -273,6 +294,10 @@ pub fn connect(target: &Target, serializer: Serializer) -> Result<(FrameReader, 
             let (reader, writer) = websocket::handshake(stream, authority, path, serializer)?;
             (FrameReader::Ws(Box::new(reader)), FrameWriter::Ws(writer))
         }
+        Protocol::Nats => {
+            let (reader, writer) = nats::handshake(stream, serializer)?;
+            (FrameReader::Nats(Box::new(reader)), FrameWriter::Nats(writer))
+        }
     };
     reader_stream(&reader)
         .set_read_timeout(POLL_INTERVAL)
@@ -284,6 +309,7 @@ fn reader_stream(reader: &FrameReader) -> &Stream {
     match reader {
         FrameReader::Raw(r) => r.stream(),
         FrameReader::Ws(r) => r.stream(),
+        FrameReader::Nats(r) => r.stream(),
     }
 }
 
@@ -301,6 +327,9 @@ mod tests {
         let ws = Target::parse("ws://localhost:8080/ws").unwrap();
         assert_eq!(ws.protocol, Protocol::WebSocket { path: "/ws".to_owned() });
         assert_eq!(ws.address, Address::Tcp("localhost:8080".to_owned()));
+        let nats = Target::parse("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(nats.transport_name(), "nats");
+        assert_eq!(nats.protocol, Protocol::Nats);
         let bare = Target::parse("ws://localhost:8080").unwrap();
         assert_eq!(bare.protocol, Protocol::WebSocket { path: "/".to_owned() });
     }
