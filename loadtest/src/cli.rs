@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use switchyard::wamp::codec::Serializer;
 
 use crate::transport::Target;
 
 /// A WAMP v2 load generator: drives a router with publishers and subscribers (`fanout`) or callers and
-/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use; or drops peers in
-/// the middle of calls (`churn`) and reports whether the router cleaned up, and its memory use.
+/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use; measures latency
+/// at a fixed offered rate (`latency`); or drops peers in the middle of calls (`churn`) and reports
+/// whether the router cleaned up, and its memory use.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
@@ -30,6 +32,11 @@ pub enum Scenario {
     /// `wamp.error.canceled`. Reads the router's RSS from /proc with --router-pid. --threads runs that many
     /// independent loops; --duration and --grace do not apply.
     Churn(ChurnArgs),
+    /// Open loop at a fixed rate: P publishers publish --rate events/s in all to one topic with S
+    /// subscribers (with --mode rpc: callers call echoing callees at that rate). Sends are scheduled at
+    /// fixed intervals and never wait for answers; latency counts from each send's scheduled time, so a
+    /// stall of the router or of the sender shows in the percentiles (no coordinated omission).
+    Latency(LatencyArgs),
 }
 
 /// Options every scenario shares.
@@ -116,6 +123,47 @@ pub struct ChurnArgs {
     /// timers have run out).
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub settle: Option<Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// `pubsub`: publish to subscribers (latency to each subscriber's receipt); `rpc`: call callees that
+    /// echo the arguments back (round-trip latency).
+    #[arg(long, value_enum, default_value = "pubsub")]
+    pub mode: LatencyMode,
+    /// Sends per second, all publishers (callers) together, spread evenly over them.
+    #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate: u64,
+    /// Publishing sessions (with --mode rpc: calling sessions).
+    #[arg(
+        long,
+        visible_alias = "callers",
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub publishers: u32,
+    /// Subscribing sessions, all on one topic (with --mode rpc: callees, callee k registering
+    /// `<prefix>.proc.k`; caller c calls `<prefix>.proc.(c % callees)`).
+    #[arg(
+        long,
+        visible_alias = "callees",
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub subscribers: u32,
+    /// Approximate size in bytes of each send's encoded `Arguments` list (padded with a string).
+    #[arg(long, default_value = "64")]
+    pub payload: usize,
+}
+
+/// What the `latency` scenario sends.
+#[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyMode {
+    Pubsub,
+    Rpc,
 }
 
 impl CommonArgs {
