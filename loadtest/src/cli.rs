@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use switchyard::wamp::codec::Serializer;
 
 use crate::transport::Target;
 
 /// A WAMP v2 load generator: drives a router with publishers and subscribers (`fanout`) or callers and
-/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use; or drops peers in
-/// the middle of calls (`churn`) and reports whether the router cleaned up, and its memory use.
+/// callees (`rpc`) and reports throughput, loss, ordering, latency and its own CPU use; measures latency
+/// at a fixed offered rate (`latency`); or drops peers in the middle of calls (`churn`) and reports
+/// whether the router cleaned up, and its memory use.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
@@ -35,6 +37,11 @@ pub enum Scenario {
     /// the connect rate and, with --router-pid, the router's RSS per session; then checks that every
     /// session still gets an event (and that a sample of the procedures answer) and closes them all.
     Sessions(SessionsArgs),
+    /// Open loop at a fixed rate: P publishers publish --rate events/s in all to one topic with S
+    /// subscribers (with --mode rpc: callers call echoing callees at that rate). Sends are scheduled at
+    /// fixed intervals and never wait for answers; latency counts from each send's scheduled time, so a
+    /// stall of the router or of the sender shows in the percentiles (no coordinated omission).
+    Latency(LatencyArgs),
 }
 
 /// Options every scenario shares.
@@ -160,6 +167,47 @@ pub struct SessionsArgs {
     /// Internal: run as a worker process for sessions FIRST..FIRST+COUNT, driven over stdin/stdout.
     #[arg(long, hide = true, value_name = "FIRST:COUNT")]
     pub worker: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// `pubsub`: publish to subscribers (latency to each subscriber's receipt); `rpc`: call callees that
+    /// echo the arguments back (round-trip latency).
+    #[arg(long, value_enum, default_value = "pubsub")]
+    pub mode: LatencyMode,
+    /// Sends per second, all publishers (callers) together, spread evenly over them.
+    #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate: u64,
+    /// Publishing sessions (with --mode rpc: calling sessions).
+    #[arg(
+        long,
+        visible_alias = "callers",
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub publishers: u32,
+    /// Subscribing sessions, all on one topic (with --mode rpc: callees, callee k registering
+    /// `<prefix>.proc.k`; caller c calls `<prefix>.proc.(c % callees)`).
+    #[arg(
+        long,
+        visible_alias = "callees",
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub subscribers: u32,
+    /// Approximate size in bytes of each send's encoded `Arguments` list (padded with a string).
+    #[arg(long, default_value = "64")]
+    pub payload: usize,
+}
+
+/// What the `latency` scenario sends.
+#[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyMode {
+    Pubsub,
+    Rpc,
 }
 
 impl CommonArgs {

@@ -1,8 +1,8 @@
 //! `switchyard-loadtest`: a WAMP v2 load generator. Parses the command line, runs the chosen scenario,
 //! prints a human summary followed by one line of JSON, and exits 0 when the run was clean, 1 when it ran
 //! but found failures or problems (loss, reordering, nothing delivered, a churn cycle that did not end as it
-//! must), and 2 when it could not set up (the router refused, aborted or is unreachable, or its /proc entry
-//! cannot be read).
+//! must, scheduled sends that never went out), and 2 when it could not set up (the router refused, aborted
+//! or is unreachable, or its /proc entry cannot be read).
 
 mod cli;
 mod client;
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Scenario::Rpc(args) => scenarios::rpc::run(args),
         Scenario::Churn(args) => scenarios::churn::run(args),
         Scenario::Sessions(args) => return scenarios::sessions::main(args),
+        Scenario::Latency(args) => scenarios::latency::run(args),
     };
     match report {
         Err(e) => {

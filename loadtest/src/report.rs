@@ -1,12 +1,12 @@
 //! The run's report: the numbers a scenario measured, the problems they show (loss, reordering, missing
-//! answers, no traffic at all, unfinished churn cycles), a human summary, and the same numbers as one line
-//! of JSON.
+//! answers, no traffic at all, unfinished churn cycles, scheduled sends that never went out), a human
+//! summary, and the same numbers as one line of JSON.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, LatencyMode};
 use crate::control::Control;
 use crate::cpu::CpuUsage;
 use crate::scenarios::Phase;
@@ -44,6 +44,7 @@ pub enum Results {
     Fanout(FanoutResults),
     Rpc(RpcResults),
     Churn(ChurnResults),
+    Latency(LatencyResults),
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -107,6 +108,42 @@ pub struct RpcResults {
 }
 
 #[derive(Debug, Serialize)]
+pub struct LatencyResults {
+    pub mode: LatencyMode,
+    /// Publishers (callers with mode `rpc`).
+    pub senders: u32,
+    /// Subscribers (callees with mode `rpc`).
+    pub receivers: u32,
+    pub payload_bytes: usize,
+    /// The requested rate: sends per second, all senders together.
+    pub requested_per_s: u64,
+    /// Sends due at that rate over the duration.
+    pub scheduled: u64,
+    /// Sends made: all that were scheduled, unless the run failed or the senders were still behind
+    /// schedule a grace period after the duration.
+    pub sent: u64,
+    /// The rate achieved: sends per second from the first scheduled send to the last send (at least the
+    /// duration).
+    pub sent_per_s: f64,
+    /// Whether `sent_per_s` reached 99% of the requested rate.
+    pub rate_kept: bool,
+    /// How late the senders were: each send's actual time minus its scheduled time (max: the furthest
+    /// behind they fell).
+    pub send_lag: LatencySummary,
+    /// EVENTs (sends x subscribers) or RESULTs (one per call) due.
+    pub expected: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Events or results older than one already received from the same sender.
+    pub out_of_order: u64,
+    /// Events or results received beyond what was sent (duplicates).
+    pub excess: u64,
+    /// From each send's scheduled time to the subscriber's receipt of the EVENT (pubsub) or the caller's
+    /// receipt of the RESULT (rpc).
+    pub latency: LatencySummary,
+}
+
+#[derive(Debug, Serialize)]
 pub struct ChurnResults {
     /// Independent churn loops, each with its own long-lived caller and callee.
     pub loops: usize,
@@ -161,6 +198,7 @@ impl Report {
             Results::Fanout(r) => fanout_problems(r, common.grace.as_secs_f64()),
             Results::Rpc(r) => rpc_problems(r, common.grace.as_secs_f64()),
             Results::Churn(r) => churn_problems(r),
+            Results::Latency(r) => latency_problems(r, common.grace.as_secs_f64()),
         };
         let (failures, failure_count) = control.failures();
         Report {
@@ -168,6 +206,7 @@ impl Report {
                 Results::Fanout(_) => "fanout",
                 Results::Rpc(_) => "rpc",
                 Results::Churn(_) => "churn",
+                Results::Latency(_) => "latency",
             },
             url: common.url.url.clone(),
             transport: common.url.transport_name(),
@@ -253,6 +292,7 @@ impl Report {
                 write_latency(&mut out, "round-trip latency", &r.latency);
             }
             Results::Churn(r) => write_churn(&mut out, r),
+            Results::Latency(r) => write_open_loop(&mut out, r),
         }
         let cpu = &self.loadtest_cpu;
         let _ = writeln!(
@@ -291,9 +331,36 @@ impl Report {
 fn write_latency(out: &mut String, what: &str, l: &LatencySummary) {
     let _ = writeln!(
         out,
-        "  {what} µs: p50 {}  p99 {}  p99.9 {}  max {}  mean {:.1}  ({} samples)",
-        l.p50_us, l.p99_us, l.p999_us, l.max_us, l.mean_us, l.samples
+        "  {what} µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.1}  ({} samples)",
+        l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us, l.samples
     );
+}
+
+fn write_open_loop(out: &mut String, r: &LatencyResults) {
+    let (senders, receivers) = match r.mode {
+        LatencyMode::Pubsub => ("publishers", "subscribers"),
+        LatencyMode::Rpc => ("callers", "callees"),
+    };
+    let _ = writeln!(
+        out,
+        "  {} {senders} -> {} {receivers}, {} B payload, open loop at {}/s",
+        r.senders, r.receivers, r.payload_bytes, r.requested_per_s
+    );
+    let _ = writeln!(
+        out,
+        "  sent        {:>12}  {:>12.1}/s  of {} scheduled: rate {}",
+        r.sent,
+        r.sent_per_s,
+        r.scheduled,
+        if r.rate_kept { "kept" } else { "NOT kept" }
+    );
+    let _ = writeln!(
+        out,
+        "  delivered   {:>12}  of {} expected; lost {}, out of order {}, duplicates {}",
+        r.delivered, r.expected, r.lost, r.out_of_order, r.excess
+    );
+    write_latency(out, "send lag (behind schedule)", &r.send_lag);
+    write_latency(out, "latency from the scheduled send", &r.latency);
 }
 
 fn write_churn(out: &mut String, r: &ChurnResults) {
@@ -382,6 +449,35 @@ fn rpc_problems(r: &RpcResults, grace_s: f64) -> Vec<String> {
     if r.invocations > r.calls {
         problems
             .push(format!("DUPLICATES: the callees saw {} invocations for {} calls", r.invocations, r.calls));
+    }
+    problems
+}
+
+fn latency_problems(r: &LatencyResults, grace_s: f64) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r.sent == 0 {
+        problems.push("nothing was sent".to_owned());
+    } else if r.delivered == 0 {
+        problems.push("the router delivered nothing at all".to_owned());
+    }
+    if r.sent < r.scheduled {
+        problems.push(format!(
+            "RATE NOT KEPT: only {} of {} scheduled sends went out by {grace_s} s past the duration",
+            r.sent, r.scheduled
+        ));
+    }
+    if r.lost > 0 {
+        problems.push(format!(
+            "LOSS: {} of {} expected had not arrived {grace_s} s after sending stopped",
+            r.lost, r.expected
+        ));
+    }
+    // WAMP orders events per publisher, but not the results of different calls.
+    if r.out_of_order > 0 && r.mode == LatencyMode::Pubsub {
+        problems.push(format!("REORDERING: {} events arrived out of order", r.out_of_order));
+    }
+    if r.excess > 0 {
+        problems.push(format!("DUPLICATES: {} more received than were sent", r.excess));
     }
     problems
 }

@@ -42,6 +42,7 @@ impl Latency {
             samples: h.len(),
             mean_us: if empty { 0.0 } else { (h.mean() * 10.0).round() / 10.0 },
             p50_us: at(0.50),
+            p90_us: at(0.90),
             p99_us: at(0.99),
             p999_us: at(0.999),
             max_us: if empty { 0 } else { h.max() },
@@ -55,6 +56,7 @@ pub struct LatencySummary {
     pub samples: u64,
     pub mean_us: f64,
     pub p50_us: u64,
+    pub p90_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
@@ -76,6 +78,7 @@ mod tests {
         let s = a.summary();
         assert_eq!(s.samples, 1_001);
         assert_eq!(s.p50_us, 501); // the 501st of 1001 samples
+        assert_eq!(s.p90_us, 901);
         assert!((999..=1_000).contains(&s.p999_us), "{}", s.p999_us);
         assert!(s.max_us >= 5_000_000 && s.max_us < 5_010_000, "{}", s.max_us);
         assert_eq!(Latency::new().summary().p99_us, 0);

@@ -103,7 +103,7 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
 }
 
 /// Joins a session and subscribes it to `topic`.
-fn subscribe(common: &CommonArgs, topic: &str) -> Result<(Session, Id), String> {
+pub(super) fn subscribe(common: &CommonArgs, topic: &str) -> Result<(Session, Id), String> {
     let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
     let subscribe = Message::Subscribe { request: 1, options: dict!(), topic: topic.to_owned() };
     match session.request(&subscribe, "SUBSCRIBED")? {
@@ -228,25 +228,31 @@ impl Handler for Acks {
 }
 
 /// A subscriber's reader: checks and counts every event.
-struct Subscriber {
+pub(super) struct Subscriber {
     subscription: Id,
     /// The index of the subscribed topic.
     topic: usize,
     /// Per publisher: the sequence number expected next.
     next_seq: Vec<u64>,
     /// Per publisher: events received.
-    received: Vec<u64>,
+    pub(super) received: Vec<u64>,
     /// Per publisher: events older than one already received (late or duplicated).
-    out_of_order: Vec<u64>,
+    pub(super) out_of_order: Vec<u64>,
     /// All events received, for the main thread to see when stragglers are in.
-    delivered: Arc<AtomicU64>,
+    pub(super) delivered: Arc<AtomicU64>,
     last_event_ns: u64,
-    latency: Latency,
+    /// From each event's `sent_ns` to its receipt.
+    pub(super) latency: Latency,
     control: Arc<Control>,
 }
 
 impl Subscriber {
-    fn new(subscription: Id, topic: usize, publishers: usize, control: Arc<Control>) -> Subscriber {
+    pub(super) fn new(
+        subscription: Id,
+        topic: usize,
+        publishers: usize,
+        control: Arc<Control>,
+    ) -> Subscriber {
         Subscriber {
             subscription,
             topic,

@@ -3,6 +3,7 @@
 
 pub mod churn;
 pub mod fanout;
+pub mod latency;
 pub mod rpc;
 pub mod sessions;
 

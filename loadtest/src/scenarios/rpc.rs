@@ -98,7 +98,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
 }
 
 /// Joins a session and registers it for `procedure`.
-fn register(common: &CommonArgs, procedure: &str) -> Result<(Session, Id), String> {
+pub(super) fn register(common: &CommonArgs, procedure: &str) -> Result<(Session, Id), String> {
     let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
     let register = Message::Register { request: 1, options: dict!(), procedure: procedure.to_owned() };
     match session.request(&register, "REGISTERED")? {
@@ -171,10 +171,10 @@ impl Handler for Answers {
 }
 
 /// A callee's reader: answers every INVOCATION with a YIELD of the same payload.
-struct Callee {
-    registration: Id,
-    writer: MessageWriter,
-    invocations: u64,
+pub(super) struct Callee {
+    pub(super) registration: Id,
+    pub(super) writer: MessageWriter,
+    pub(super) invocations: u64,
 }
 
 impl Handler for Callee {
