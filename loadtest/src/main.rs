@@ -23,32 +23,11 @@ use cli::{Cli, Scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let report = match &cli.scenario {
-        Scenario::Fanout(args) => scenarios::fanout::run(args),
-        Scenario::Rpc(args) => scenarios::rpc::run(args),
-        Scenario::Churn(args) => scenarios::churn::run(args),
-        Scenario::Sessions(args) => return scenarios::sessions::main(args),
-        Scenario::Latency(args) => scenarios::latency::run(args),
-    };
-    match report {
-        Err(e) => {
-            eprintln!("switchyard-loadtest: {e}");
-            ExitCode::from(2)
-        }
-        Ok(report) => {
-            print!("{}", report.human());
-            println!("{}", report.json());
-            if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                let mut reasons: Vec<String> = report.failures.iter().take(1).cloned().collect();
-                if report.failure_count > 1 {
-                    reasons.push(format!("{} more errors", report.failure_count - 1));
-                }
-                reasons.extend(report.problems.iter().cloned());
-                eprintln!("switchyard-loadtest: run FAILED: {}", reasons.join("; "));
-                ExitCode::FAILURE
-            }
-        }
+    match &cli.scenario {
+        Scenario::Fanout(args) => report::conclude(scenarios::fanout::run(args)),
+        Scenario::Rpc(args) => report::conclude(scenarios::rpc::run(args)),
+        Scenario::Churn(args) => report::conclude(scenarios::churn::run(args)),
+        Scenario::Latency(args) => report::conclude(scenarios::latency::run(args)),
+        Scenario::Sessions(args) => scenarios::sessions::main(args),
     }
 }

@@ -495,3 +495,65 @@ fn churn_problems(r: &ChurnResults) -> Vec<String> {
     }
     problems
 }
+
+/// What `main` needs of a scenario's report to print it and pick the exit status.
+pub trait Outcome {
+    /// The human summary.
+    fn human(&self) -> String;
+    /// The one JSON line.
+    fn json(&self) -> String;
+    /// The first failure (and how many more), then the problems; empty when the run was clean.
+    fn reasons(&self) -> Option<Vec<String>>;
+}
+
+/// Why a run failed, for its one-line error: the first failure, how many more, then the problems.
+pub fn failure_reasons(
+    ok: bool,
+    failures: &[String],
+    failure_count: u64,
+    problems: &[String],
+) -> Option<Vec<String>> {
+    if ok {
+        return None;
+    }
+    let mut reasons: Vec<String> = failures.iter().take(1).cloned().collect();
+    if failure_count > 1 {
+        reasons.push(format!("{} more errors", failure_count - 1));
+    }
+    reasons.extend(problems.iter().cloned());
+    Some(reasons)
+}
+
+impl Outcome for Report {
+    fn human(&self) -> String {
+        Report::human(self)
+    }
+    fn json(&self) -> String {
+        Report::json(self)
+    }
+    fn reasons(&self) -> Option<Vec<String>> {
+        failure_reasons(self.ok, &self.failures, self.failure_count as u64, &self.problems)
+    }
+}
+
+/// Prints a run's report and says how it went: 0 clean, 1 failures or problems, 2 could not run.
+pub fn conclude(result: Result<impl Outcome, String>) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match result {
+        Err(e) => {
+            eprintln!("switchyard-loadtest: {e}");
+            ExitCode::from(2)
+        }
+        Ok(report) => {
+            print!("{}", report.human());
+            println!("{}", report.json());
+            match report.reasons() {
+                None => ExitCode::SUCCESS,
+                Some(reasons) => {
+                    eprintln!("switchyard-loadtest: run FAILED: {}", reasons.join("; "));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -38,27 +38,7 @@ pub fn main(args: &SessionsArgs) -> ExitCode {
     if let Some(slice) = &args.worker {
         return worker::main(args, slice);
     }
-    match run(args) {
-        Err(e) => {
-            eprintln!("switchyard-loadtest: {e}");
-            ExitCode::from(2)
-        }
-        Ok(report) => {
-            print!("{}", report.human());
-            println!("{}", report.json());
-            if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                let mut reasons: Vec<String> = report.failures.iter().take(1).cloned().collect();
-                if report.failure_count > 1 {
-                    reasons.push(format!("{} more errors", report.failure_count - 1));
-                }
-                reasons.extend(report.problems.iter().cloned());
-                eprintln!("switchyard-loadtest: run FAILED: {}", reasons.join("; "));
-                ExitCode::FAILURE
-            }
-        }
-    }
+    crate::report::conclude(run(args))
 }
 
 /// The router's TCP address, from an `rs://HOST:PORT` URL (the only kind this scenario speaks).

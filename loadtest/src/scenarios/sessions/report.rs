@@ -231,3 +231,15 @@ impl SessionsReport {
             .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"))
     }
 }
+
+impl crate::report::Outcome for SessionsReport {
+    fn human(&self) -> String {
+        SessionsReport::human(self)
+    }
+    fn json(&self) -> String {
+        SessionsReport::json(self)
+    }
+    fn reasons(&self) -> Option<Vec<String>> {
+        crate::report::failure_reasons(self.ok, &self.failures, self.failure_count, &self.problems)
+    }
+}
