@@ -241,8 +241,15 @@ impl ShardRouter {
             return Verdict::Decided(Decision::Deny);
         };
         // Only valid URIs are cached or asked about (checked on a cache miss: what is cached was valid);
-        // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri.
-        let valid = |registry: &Registry| uri::is_valid(uri, registry.realm(session.realm).uri_check);
+        // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri. A
+        // SUBSCRIBE may name a pattern (12.5), which is authorized as the URI it is.
+        let valid = |registry: &Registry| {
+            let check = registry.realm(session.realm).uri_check;
+            match action {
+                Action::Subscribe => uri::is_valid_pattern(uri, check),
+                _ => uri::is_valid(uri, check),
+            }
+        };
         let invalid = Verdict::Decided(Decision::Allow { disclose: false });
         match &session.authorization {
             SessionAuthorization::Open => Verdict::Decided(Decision::Allow { disclose: false }),

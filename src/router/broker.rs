@@ -1,10 +1,10 @@
-//! The broker half of a shard (section 5): this shard's subscriptions and the EVENT fan-out. A publication
-//! is matched against the local table on every shard; each shard encodes one EVENT per subscription and
-//! serializer and queues the same bytes to every receiving subscriber.
+//! The broker half of a shard (section 5): this shard's subscriptions (exact and pattern-based, 12.5) and
+//! the EVENT fan-out. A publication is matched against the local table on every shard; each shard encodes
+//! one EVENT per matching subscription and serializer and queues the same bytes to every receiving
+//! subscriber.
 
 use std::sync::Arc;
 
-use ahash::AHashMap;
 use tracing::warn;
 
 use crate::dict;
@@ -16,8 +16,9 @@ use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
 
 use super::effects::{ConnId, Outbox};
 use super::peer::{PeerMessage, Publication};
-use super::session::Session;
+use super::session::{HeldSubscription, Session};
 use super::shard_router::ShardRouter;
+use super::uri_index::{MatchPolicy, UriIndex};
 
 /// A session subscribed on this shard.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +37,10 @@ struct LocalSubscription {
     subscribers: Vec<Subscriber>,
 }
 
-/// One realm's subscriptions on this shard, by topic (exact matching).
+/// One realm's subscriptions on this shard, by topic and match policy.
 #[derive(Debug, Default)]
 pub struct Broker {
-    exact: AHashMap<String, LocalSubscription>,
+    subscriptions: UriIndex<LocalSubscription>,
 }
 
 impl ShardRouter {
@@ -55,20 +56,22 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        match options.get("match").and_then(Value::as_str) {
-            None | Some("exact") => {}
-            Some(other) => {
-                let text = format!("match policy {other:?} is not supported; only \"exact\" is");
-                return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_ARGUMENT, &text, out);
-            }
-        }
-        if !uri::is_valid(&topic, self.registry.realm(realm).uri_check) {
-            let text = format!("{topic:?} is not a valid topic URI");
+        // `match` names one of the three policies: the message was validated when it was decoded.
+        let policy =
+            options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default();
+        let check = self.registry.realm(realm).uri_check;
+        // Patterns may have empty components (2.1.1): wildcards, and prefixes such as "com.myapp.".
+        let valid = match policy {
+            MatchPolicy::Exact => uri::is_valid(&topic, check),
+            MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(&topic, check),
+        };
+        if !valid {
+            let text = format!("{topic:?} is not a valid topic URI for {} matching", policy.as_str());
             return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);
         }
+        let held = HeldSubscription { policy, topic };
         let max = self.registry.realm(realm).limits.max_subscriptions;
-        let holds = |s: &Session| s.subscriptions.values().any(|t| *t == topic);
-        if session.subscriptions.len() >= max && !holds(session) {
+        if session.subscriptions.len() >= max && !session.subscriptions.values().any(|h| *h == held) {
             self.registry.stats.bump(Counter::SubscriptionLimit);
             let text = format!("this session already holds {max} subscriptions, the most this realm allows");
             return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);
@@ -76,15 +79,18 @@ impl ShardRouter {
         let (serializer, max_outbound) =
             (self.conns[&conn].serializer, self.conns[&conn].limits.max_outbound);
         let registry = &self.registry;
-        let local = self.realms[realm].broker.exact.entry(topic.clone()).or_insert_with(|| {
-            LocalSubscription { id: registry.acquire_subscription(realm, &topic), subscribers: Vec::new() }
+        let local = self.realms[realm].broker.subscriptions.get_or_insert_with(policy, &held.topic, || {
+            LocalSubscription {
+                id: registry.acquire_subscription(realm, policy, &held.topic),
+                subscribers: Vec::new(),
+            }
         });
         let subscription = local.id;
         if !local.subscribers.iter().any(|s| s.conn == conn) {
             local.subscribers.push(Subscriber { conn, session: session_id, serializer, max_outbound });
         }
         if let Some(session) = self.session_mut(conn) {
-            session.subscriptions.insert(subscription, topic);
+            session.subscriptions.insert(subscription, held);
         }
         self.send(conn, &Message::Subscribed { request, subscription }, out);
     }
@@ -94,11 +100,11 @@ impl ShardRouter {
             return;
         };
         let realm = session.realm;
-        let Some(topic) = session.subscriptions.remove(&subscription) else {
+        let Some(held) = session.subscriptions.remove(&subscription) else {
             let text = format!("this session holds no subscription {subscription}");
             return self.error(conn, code::UNSUBSCRIBE, request, uris::NO_SUCH_SUBSCRIPTION, &text, out);
         };
-        self.remove_subscriber(realm, &topic, conn);
+        self.remove_subscriber(realm, &held, conn);
         self.send(conn, &Message::Unsubscribed { request, details: None }, out);
     }
 
@@ -153,11 +159,22 @@ impl ShardRouter {
         }
     }
 
-    /// Queues the EVENT for every subscriber on this shard that may receive `publication`.
+    /// Queues the EVENTs for every subscriber on this shard that may receive `publication`: one per
+    /// matching subscription.
     pub(super) fn deliver(&self, publication: &Publication, out: &mut Outbox) {
-        let Some(local) = self.realms[publication.realm].broker.exact.get(&publication.topic) else {
-            return;
-        };
+        let subscriptions = &self.realms[publication.realm].broker.subscriptions;
+        subscriptions.for_each_match(&publication.topic, |policy, local| {
+            self.deliver_to(publication, policy, local, out);
+        });
+    }
+
+    fn deliver_to(
+        &self,
+        publication: &Publication,
+        policy: MatchPolicy,
+        local: &LocalSubscription,
+        out: &mut Outbox,
+    ) {
         let mut encoded: [Option<bytes::Bytes>; 3] = Default::default();
         for subscriber in &local.subscribers {
             if publication.exclude_me && subscriber.session == publication.publisher
@@ -175,10 +192,15 @@ impl ShardRouter {
                         continue;
                     }
                 };
+                let mut details = publication.details.clone();
+                if policy != MatchPolicy::Exact {
+                    // A pattern subscriber learns the concrete topic (12.5.3).
+                    details.insert("topic".into(), Value::from(publication.topic.as_str()));
+                }
                 let event = Message::Event {
                     subscription: local.id,
                     publication: publication.publication,
-                    details: publication.details.clone(),
+                    details,
                     payload,
                 };
                 *slot = Some(codec::encode_to_bytes(&event, subscriber.serializer));
@@ -196,20 +218,20 @@ impl ShardRouter {
 
     /// Removes every subscription of a leaving session.
     pub(super) fn drop_subscriptions(&mut self, conn: ConnId, session: &Session) {
-        for topic in session.subscriptions.values() {
-            self.remove_subscriber(session.realm, topic, conn);
+        for held in session.subscriptions.values() {
+            self.remove_subscriber(session.realm, held, conn);
         }
     }
 
-    fn remove_subscriber(&mut self, realm: usize, topic: &str, conn: ConnId) {
-        let broker = &mut self.realms[realm].broker;
-        let Some(local) = broker.exact.get_mut(topic) else {
+    fn remove_subscriber(&mut self, realm: usize, held: &HeldSubscription, conn: ConnId) {
+        let subscriptions = &mut self.realms[realm].broker.subscriptions;
+        let Some(local) = subscriptions.get_mut(held.policy, &held.topic) else {
             return;
         };
         local.subscribers.retain(|s| s.conn != conn);
         if local.subscribers.is_empty() {
-            broker.exact.remove(topic);
-            self.registry.release_subscription(realm, topic);
+            subscriptions.remove(held.policy, &held.topic);
+            self.registry.release_subscription(realm, held.policy, &held.topic);
         }
     }
 }

@@ -9,6 +9,7 @@ pub fn router_roles() -> Dict {
         "publisher_exclusion" => true,
         "publisher_identification" => true,
         "subscriber_blackwhite_listing" => true,
+        "pattern_based_subscription" => true,
     };
     let dealer = dict! {
         "caller_identification" => true,

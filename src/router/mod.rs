@@ -16,13 +16,15 @@ mod permissions;
 mod registry;
 mod session;
 mod shard_router;
+mod uri_index;
 
 pub use effects::{ConnId, Effect, Outbox};
 pub use peer::PeerMessage;
-pub use permissions::{Action, AllowConfig, DiscloseConfig, MatchPolicy, PermissionConfig, RoleConfig};
+pub use permissions::{Action, AllowConfig, DiscloseConfig, PermissionConfig, RoleConfig};
 pub use registry::{RealmId, Registry, SessionInfo};
 pub use session::ConnLimits;
 pub use shard_router::ShardRouter;
+pub use uri_index::MatchPolicy;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,8 @@
 use ahash::AHashMap;
 use serde::Deserialize;
 
+use super::uri_index::MatchPolicy;
+
 /// One role of a realm, as configured.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -32,16 +34,6 @@ pub struct PermissionConfig {
     pub allow: AllowConfig,
     #[serde(default)]
     pub disclose: DiscloseConfig,
-}
-
-/// How a rule's `uri` matches.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MatchPolicy {
-    #[default]
-    Exact,
-    Prefix,
-    Wildcard,
 }
 
 /// The actions a rule allows; each defaults to `false`.

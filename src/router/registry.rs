@@ -16,6 +16,7 @@ use crate::wamp::ids::random_id;
 use crate::wamp::Id;
 
 use super::authorize::RealmAuthorization;
+use super::uri_index::MatchPolicy;
 
 /// Index of a realm in the configuration.
 pub type RealmId = usize;
@@ -46,7 +47,7 @@ pub struct Registry {
     /// Each realm's roles, compiled.
     authorization: Vec<RealmAuthorization>,
     sessions: DashMap<Id, SessionInfo>,
-    subscriptions: DashMap<(RealmId, String), SubscriptionRecord>,
+    subscriptions: DashMap<(RealmId, MatchPolicy, String), SubscriptionRecord>,
     registrations: DashMap<(RealmId, Arc<str>), Id>,
     /// Counters of tripped limits, bumped by every shard.
     pub stats: Stats,
@@ -134,19 +135,19 @@ impl Registry {
         self.sessions.len()
     }
 
-    /// The subscription ID of `topic` in `realm`, taken by one more shard.
-    pub fn acquire_subscription(&self, realm: RealmId, topic: &str) -> Id {
+    /// The subscription ID of `topic` under `policy` in `realm`, taken by one more shard.
+    pub fn acquire_subscription(&self, realm: RealmId, policy: MatchPolicy, topic: &str) -> Id {
         let mut record = self
             .subscriptions
-            .entry((realm, topic.to_owned()))
+            .entry((realm, policy, topic.to_owned()))
             .or_insert_with(|| SubscriptionRecord { id: random_id(), shards: 0 });
         record.shards += 1;
         record.id
     }
 
     /// One shard no longer holds the subscription; the ID is retired when no shard does.
-    pub fn release_subscription(&self, realm: RealmId, topic: &str) {
-        let key = (realm, topic.to_owned());
+    pub fn release_subscription(&self, realm: RealmId, policy: MatchPolicy, topic: &str) {
+        let key = (realm, policy, topic.to_owned());
         if let Entry::Occupied(mut record) = self.subscriptions.entry(key) {
             record.get_mut().shards -= 1;
             if record.get().shards == 0 {
@@ -182,13 +183,17 @@ mod tests {
     #[test]
     fn subscription_ids_are_shared_and_retired() {
         let reg = Registry::new(Config::default().realms).unwrap();
-        let a = reg.acquire_subscription(0, "t");
-        let b = reg.acquire_subscription(0, "t");
+        let exact = MatchPolicy::Exact;
+        let a = reg.acquire_subscription(0, exact, "t");
+        let b = reg.acquire_subscription(0, exact, "t");
         assert_eq!(a, b);
-        reg.release_subscription(0, "t");
-        assert_eq!(reg.acquire_subscription(0, "t"), a);
-        reg.release_subscription(0, "t");
-        reg.release_subscription(0, "t");
+        let prefix = reg.acquire_subscription(0, MatchPolicy::Prefix, "t");
+        assert_ne!(prefix, a, "each (topic, match) is its own subscription");
+        reg.release_subscription(0, MatchPolicy::Prefix, "t");
+        reg.release_subscription(0, exact, "t");
+        assert_eq!(reg.acquire_subscription(0, exact, "t"), a);
+        reg.release_subscription(0, exact, "t");
+        reg.release_subscription(0, exact, "t");
         assert_eq!(reg.subscriptions.len(), 0);
     }
 

@@ -15,6 +15,7 @@ use crate::wamp::Id;
 use super::authorize::SessionAuthorization;
 use super::join::Joining;
 use super::registry::RealmId;
+use super::uri_index::MatchPolicy;
 
 /// Where a connection is in the session lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,13 @@ pub struct PendingCall {
     pub deadline: Option<Instant>,
 }
 
+/// A subscription held by a session: what it subscribed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSubscription {
+    pub policy: MatchPolicy,
+    pub topic: String,
+}
+
 /// A registration held by a session.
 #[derive(Debug)]
 pub struct HeldRegistration {
@@ -107,7 +115,7 @@ pub struct Session {
     /// Request IDs the router issues to this session (INVOCATION).
     pub request_ids: SessionScopeIds,
     /// Subscription IDs held, with their topics.
-    pub subscriptions: AHashMap<Id, String>,
+    pub subscriptions: AHashMap<Id, HeldSubscription>,
     /// Registration IDs held.
     pub registrations: AHashMap<Id, HeldRegistration>,
     /// As callee: invocation request ID -> who waits for the answer.

@@ -17,8 +17,7 @@ pub fn is_valid(uri: &str, check: UriCheck) -> bool {
     check_components(uri, check, false)
 }
 
-/// Checks a URI pattern that may contain empty components (wildcard matching, 2.1.1 / 14.x);
-/// a prefix pattern is checked like a full URI.
+/// Checks a URI pattern, which may contain empty components (prefix and wildcard patterns, 2.1.1).
 pub fn is_valid_pattern(uri: &str, check: UriCheck) -> bool {
     check_components(uri, check, true)
 }

@@ -169,6 +169,23 @@ async function runSuite(opts) {
   const [evA] = await gotA.take(1, 'publisher A own event with exclude_me=false');
   check(evA[1].seq === 2, `publisher received its own excluded event: ${show(evA)}`);
 
+  // Pattern-based subscriptions (12.5): one event per matching subscription, each with the concrete
+  // topic in its details. The last publish matches only the prefix: had the unmatched one been
+  // delivered, it would come first.
+  setStep('pubsub: prefix and wildcard subscriptions');
+  const gotPattern = new Inbox();
+  const base = `com.interop.${p}.pat`;
+  const onPattern = (kind) => (args, kwargs, details) => gotPattern.push([kind, details.topic, args]);
+  await b.subscribe(`${base}.`, onPattern('prefix'), { match: 'prefix' });
+  await b.subscribe(`${base}..leaf`, onPattern('wildcard'), { match: 'wildcard' });
+  const published = [`${base}.x.leaf`, `com.interop.${p}.other.x.leaf`, `${base}.y`];
+  for (let n = 0; n < published.length; n++) await a.publish(published[n], [n], {}, { acknowledge: true });
+  const pattern = await gotPattern.take(3, 'pattern events');
+  const firstTwo = pattern.slice(0, 2).map(show).sort();
+  const expectedTwo = [['prefix', `${base}.x.leaf`, [0]], ['wildcard', `${base}.x.leaf`, [0]]].map(show).sort();
+  check(util.isDeepStrictEqual(firstTwo, expectedTwo), `pattern events: ${show(pattern)}`);
+  check(util.isDeepStrictEqual(pattern[2], ['prefix', `${base}.y`, [2]]), `pattern events: ${show(pattern)}`);
+
   setStep('pubsub: unsubscribe');
   const late = new Inbox();
   const sub = await b.subscribe(`com.interop.${p}.topic2`, (args) => late.push(args));

@@ -140,6 +140,26 @@ async def run_suite(args):
     await sub.unsubscribe()
     await a.publish(f"com.interop.{p}.topic2", 1, options=PublishOptions(acknowledge=True))
 
+    # Pattern-based subscriptions (12.5): one event per matching subscription,
+    # each with the concrete topic in its details. The last publish matches
+    # only the prefix: had the unmatched one been delivered, it would come first.
+    set_step("pubsub: prefix and wildcard subscriptions")
+    got_pattern = asyncio.Queue()
+
+    def on_pattern(kind):
+        return lambda *ar, details=None, **kw: got_pattern.put_nowait((kind, details.topic, list(ar)))
+
+    base = f"com.interop.{p}.pat"
+    await b.subscribe(on_pattern("prefix"), f"{base}.", options=SubscribeOptions(match="prefix", details_arg="details"))
+    await b.subscribe(
+        on_pattern("wildcard"), f"{base}..leaf", options=SubscribeOptions(match="wildcard", details_arg="details")
+    )
+    for n, t in enumerate([f"{base}.x.leaf", f"com.interop.{p}.other.x.leaf", f"{base}.y"]):
+        await a.publish(t, n, options=PublishOptions(acknowledge=True))
+    got = await wait_for_items(got_pattern, 3, "pattern events")
+    expected = [("prefix", f"{base}.x.leaf", [0]), ("wildcard", f"{base}.x.leaf", [0]), ("prefix", f"{base}.y", [2])]
+    check(sorted(got[:2]) == expected[:2] and got[2] == expected[2], f"pattern events: {got!r}")
+
     set_step("rpc: args/kwargs round trip with binary and unicode")
     echo = f"com.interop.{p}.echo"
     await b.register(lambda *ar, **kw: CallResult(*ar, **kw), echo)

@@ -5,6 +5,7 @@ mod authentication;
 mod authorization;
 mod cancel;
 mod limits;
+mod patterns;
 
 use std::sync::Arc;
 

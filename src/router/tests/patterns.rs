@@ -1,0 +1,131 @@
+//! Pattern-based subscriptions (12.5): prefix and wildcard matching across shards, EVENT.Details.topic,
+//! one EVENT per matching subscription, subscription IDs per (topic, match), and the refusals (an unknown
+//! `match` is a protocol violation, caught when the message is decoded: src/wamp/validate.rs).
+
+use super::*;
+use crate::wamp::Id;
+
+fn subscribe(mesh: &mut Mesh, shard: usize, conn: ConnId, policy: &str, topic: &str) -> Result<Id, String> {
+    let options = dict! { "match" => policy };
+    mesh.frame(shard, conn, &Message::Subscribe { request: 1, options, topic: topic.into() });
+    match mesh.take(shard, conn).as_slice() {
+        [Message::Subscribed { subscription, .. }] => Ok(*subscription),
+        [Message::Error { error, .. }] => Err(error.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn publish(mesh: &mut Mesh, shard: usize, conn: ConnId, topic: &str) {
+    let publish =
+        Message::Publish { request: 2, options: Dict::new(), topic: topic.into(), payload: args(topic) };
+    mesh.frame(shard, conn, &publish);
+}
+
+/// (subscription, Details.topic) of every EVENT `conn` got since the last call.
+fn events(mesh: &mut Mesh, shard: usize, conn: ConnId) -> Vec<(Id, Option<String>)> {
+    mesh.take(shard, conn)
+        .into_iter()
+        .map(|m| match m {
+            Message::Event { subscription, details, .. } => {
+                (subscription, details.get("topic").and_then(Value::as_str).map(str::to_owned))
+            }
+            other => panic!("not an EVENT: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn prefix_and_wildcard_subscribers_on_both_shards_get_the_concrete_topic() {
+    let mut mesh = Mesh::new(2);
+    let (a, b, publisher) = (mesh.join(0), mesh.join(1), mesh.join(0));
+    let prefix_a = subscribe(&mut mesh, 0, a, "prefix", "com.myapp.topic.emergency").unwrap();
+    let prefix_b = subscribe(&mut mesh, 1, b, "prefix", "com.myapp.topic.emergency").unwrap();
+    assert_eq!(prefix_a, prefix_b, "one subscription ID router-wide per (topic, match)");
+    let wildcard_b = subscribe(&mut mesh, 1, b, "wildcard", "com.myapp..userevent").unwrap();
+
+    let publisher_shard = 0;
+    publish(&mut mesh, publisher_shard, publisher, "com.myapp.topic.emergency-low");
+    let topic = Some("com.myapp.topic.emergency-low".to_owned());
+    assert_eq!(events(&mut mesh, 0, a), [(prefix_a, topic.clone())]);
+    assert_eq!(events(&mut mesh, 1, b), [(prefix_a, topic)]);
+
+    publish(&mut mesh, publisher_shard, publisher, "com.myapp.a12.userevent");
+    assert!(events(&mut mesh, 0, a).is_empty());
+    assert_eq!(events(&mut mesh, 1, b), [(wildcard_b, Some("com.myapp.a12.userevent".to_owned()))]);
+
+    for unmatched in ["com.myapp.topic.emerge", "com.myapp.foo.userevent.bar", "com.myapp2.foo.userevent"] {
+        publish(&mut mesh, publisher_shard, publisher, unmatched);
+        assert!(events(&mut mesh, 0, a).is_empty() && events(&mut mesh, 1, b).is_empty(), "{unmatched}");
+    }
+}
+
+#[test]
+fn an_event_goes_out_once_per_matching_subscription() {
+    let mut mesh = Mesh::new(2);
+    let (subscriber, publisher) = (mesh.join(1), mesh.join(0));
+    let exact = subscribe(&mut mesh, 1, subscriber, "exact", "a.b.c").unwrap();
+    let prefix = subscribe(&mut mesh, 1, subscriber, "prefix", "a.b").unwrap();
+    let wildcard = subscribe(&mut mesh, 1, subscriber, "wildcard", "a..c").unwrap();
+    let same_uri_as_prefix = subscribe(&mut mesh, 1, subscriber, "wildcard", "a.b").unwrap();
+    assert_ne!(prefix, same_uri_as_prefix, "the same URI under another policy is another subscription");
+    publish(&mut mesh, 0, publisher, "a.b.c");
+    let mut got = events(&mut mesh, 1, subscriber);
+    got.sort();
+    let topic = Some("a.b.c".to_owned());
+    let mut expected = vec![(exact, None), (prefix, topic.clone()), (wildcard, topic)];
+    expected.sort();
+    assert_eq!(got, expected, "the exact subscription's EVENT carries no topic; the patterns' do");
+}
+
+#[test]
+fn unsubscribing_and_leaving_remove_pattern_subscriptions_everywhere() {
+    let mut mesh = Mesh::new(2);
+    let (a, b, publisher) = (mesh.join(0), mesh.join(1), mesh.join(0));
+    let wildcard = subscribe(&mut mesh, 0, a, "wildcard", "x..z").unwrap();
+    assert_eq!(subscribe(&mut mesh, 1, b, "wildcard", "x..z"), Ok(wildcard));
+    mesh.frame(0, a, &Message::Unsubscribe { request: 3, subscription: wildcard });
+    assert!(matches!(mesh.take(0, a).as_slice(), [Message::Unsubscribed { .. }]));
+    publish(&mut mesh, 0, publisher, "x.y.z");
+    assert!(events(&mut mesh, 0, a).is_empty());
+    assert_eq!(events(&mut mesh, 1, b).len(), 1, "b still holds it");
+
+    mesh.frame(1, b, &Message::Goodbye { details: Dict::new(), reason: "wamp.close.normal".into() });
+    mesh.take(1, b);
+    publish(&mut mesh, 0, publisher, "x.y.z");
+    assert!(mesh.sent.is_empty(), "no subscriber left: {:?}", mesh.sent);
+    let again = subscribe(&mut mesh, 0, a, "wildcard", "x..z").unwrap();
+    assert_ne!(again, wildcard, "the retired ID is not reused for a new subscription");
+}
+
+#[test]
+fn bad_policies_and_patterns_are_refused() {
+    let mut mesh = Mesh::new(1);
+    let conn = mesh.join(0);
+    assert_eq!(subscribe(&mut mesh, 0, conn, "exact", "a..b"), Err(uris::INVALID_URI.to_owned()));
+    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", "a.#.b"), Err(uris::INVALID_URI.to_owned()));
+    assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "a b"), Err(uris::INVALID_URI.to_owned()));
+    assert!(subscribe(&mut mesh, 0, conn, "prefix", "com.myapp.").is_ok(), "a prefix may end in a dot");
+}
+
+#[test]
+fn a_pattern_subscription_is_authorized_as_the_pattern_it_names() {
+    const REALM: &str = r#"
+[[realms]]
+name = "realm1"
+[[realms.roles]]
+name = "anonymous"
+[[realms.roles.permissions]]
+uri = "com.example."
+match = "prefix"
+allow = { subscribe = true, publish = true }
+"#;
+    let mut mesh = Mesh::with_realms(2, REALM);
+    let (a, answer) = mesh.hello(0, "realm1", Dict::new());
+    assert!(matches!(answer.as_slice(), [Message::Welcome { .. }]));
+    let (publisher, _) = mesh.hello(1, "realm1", Dict::new());
+    assert!(subscribe(&mut mesh, 0, a, "wildcard", "com.example..news").is_ok());
+    assert_eq!(subscribe(&mut mesh, 0, a, "wildcard", "com..news"), Err(uris::NOT_AUTHORIZED.to_owned()));
+    assert_eq!(subscribe(&mut mesh, 0, a, "prefix", "com."), Err(uris::NOT_AUTHORIZED.to_owned()));
+    publish(&mut mesh, 1, publisher, "com.example.sport.news");
+    assert_eq!(events(&mut mesh, 0, a).len(), 1);
+}
