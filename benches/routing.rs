@@ -1,10 +1,13 @@
 //! What routing costs per message, measured on sans-I/O shards (`ShardRouter`), from the encoded frame in to
 //! the encoded frames out (`Outbox.effects`), on one thread:
 //!
-//! - `subscription_match_exact`: one PUBLISH (64-byte MessagePack payload) in a realm holding 10^3 .. 10^6
-//!   exact-match subscriptions (one subscriber session holds them all) on one shard: to a topic that
-//!   matches (one EVENT out), to 1 024 topics spread over the table in turn (colder lookups), and to a
-//!   topic that matches nothing.
+//! - `subscription_match_{exact,prefix,wildcard}`: one PUBLISH (64-byte MessagePack payload) in a realm
+//!   holding 10^3 .. 10^6 subscriptions of one match policy (one subscriber session holds them all) on one
+//!   shard: to a topic that matches one of them (one EVENT out), to 1 024 topics spread over the table in
+//!   turn (colder lookups), and to a topic that matches nothing. Subscription `i` is `com.myapp.topic{i}`
+//!   (exact), the prefix `com.myapp.topic{i}.` (published to as `com.myapp.topic{i}.reading`: 7 distinct
+//!   prefix lengths at 10^6) or the wildcard `com.myapp..sensor{i}` (published to as
+//!   `com.myapp.building7.sensor{i}`).
 //! - `registration_lookup`: with 10^3 and 10^5 registrations on one shard, a CALL -> INVOCATION (the
 //!   callee's YIELDs are fed outside the timed part, in batches) and the whole CALL -> INVOCATION -> YIELD
 //!   -> RESULT round trip.
@@ -12,12 +15,6 @@
 //!   `handle_peer`, as the routing tests' `Mesh` does), one MessagePack publisher on shard 0 and
 //!   subscribers on both shards: what one publication costs both shards together, cross-shard hop and
 //!   EVENT encoding (once per shard and serializer) included.
-//!
-//! Prefix and wildcard subscriptions are not benchmarked: the router does not implement pattern-based
-//! subscriptions yet (SUBSCRIBE with `match` "prefix" or "wildcard" is refused with
-//! `wamp.error.invalid_argument`, src/router/broker.rs). `subscription_match_prefix` and
-//! `subscription_match_wildcard` belong next to `subscription_match_exact` once it does; nothing here
-//! stands in for them.
 //!
 //! Short by default (1 s warm-up, 3 s measurement per bench; the command line overrides it). Building the
 //! 10^6-subscription shard takes a few seconds; it is built only if one of its benches runs (filters
@@ -96,11 +93,17 @@ fn decoded(frame: Bytes) -> Message {
     codec::decode(Serializer::MsgPack, frame).expect("router output decodes")
 }
 
-fn sub_topic(i: usize) -> String {
-    format!("com.myapp.topic{i}")
+/// Subscription `i` of the subscription benches under `policy`, and a topic that matches it (only it).
+fn subscription(policy: &str, i: usize) -> (String, String) {
+    match policy {
+        "exact" => (format!("com.myapp.topic{i}"), format!("com.myapp.topic{i}")),
+        "prefix" => (format!("com.myapp.topic{i}."), format!("com.myapp.topic{i}.reading")),
+        "wildcard" => (format!("com.myapp..sensor{i}"), format!("com.myapp.building7.sensor{i}")),
+        other => unreachable!("no match policy {other}"),
+    }
 }
 
-/// One shard, one subscriber session holding `n` exact subscriptions, one publisher.
+/// One shard, one subscriber session holding `n` subscriptions under one policy, one publisher.
 struct SubscriptionShard {
     router: ShardRouter,
     publisher: u64,
@@ -108,14 +111,17 @@ struct SubscriptionShard {
 }
 
 impl SubscriptionShard {
-    fn new(n: usize) -> SubscriptionShard {
+    fn new(n: usize, policy: &str) -> SubscriptionShard {
         let started = Instant::now();
         let mut router = ShardRouter::new(0, 1, registry(n, 0));
         let subscriber = join(&mut router, Serializer::MsgPack);
         let mut out = Outbox::default();
         for i in 0..n {
-            let subscribe =
-                Message::Subscribe { request: i as Id + 1, options: Dict::new(), topic: sub_topic(i) };
+            let subscribe = Message::Subscribe {
+                request: i as Id + 1,
+                options: dict! { "match" => policy },
+                topic: subscription(policy, i).0,
+            };
             let answer = request(&mut router, subscriber, &subscribe, &mut out);
             if i == 0 || i == n - 1 {
                 let answer = decoded(answer);
@@ -123,7 +129,7 @@ impl SubscriptionShard {
             }
         }
         let publisher = join(&mut router, Serializer::MsgPack);
-        eprintln!("setup: {n} subscriptions on one shard in {:.2?}", started.elapsed());
+        eprintln!("setup: {n} {policy} subscriptions on one shard in {:.2?}", started.elapsed());
         SubscriptionShard { router, publisher, out }
     }
 
@@ -141,32 +147,33 @@ const SUBSCRIPTIONS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 const SPREAD: usize = 1_024;
 
 fn subscriptions(c: &mut Criterion) {
-    // subscription_match_prefix, subscription_match_wildcard: missing, the router has no pattern-based
-    // subscriptions yet (see the module comment).
-    let mut group = c.benchmark_group("subscription_match_exact");
-    for n in SUBSCRIPTIONS {
-        let mut shard: Option<SubscriptionShard> = None;
-        let hit = publish_frame(&sub_topic(n / 2));
-        group.bench_function(BenchmarkId::new("match_one", n), |b| {
-            let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n));
-            b.iter(|| shard.publish(&hit, 1))
-        });
-        let spread: Vec<Bytes> = (0..SPREAD).map(|k| publish_frame(&sub_topic(k * n / SPREAD))).collect();
-        group.bench_function(BenchmarkId::new("match_one_spread", n), |b| {
-            let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n));
-            let mut next = 0;
-            b.iter(|| {
-                shard.publish(&spread[next], 1);
-                next = (next + 1) % SPREAD;
-            })
-        });
-        let miss = publish_frame("com.myapp.nobody.listens");
-        group.bench_function(BenchmarkId::new("match_none", n), |b| {
-            let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n));
-            b.iter(|| shard.publish(&miss, 0))
-        });
+    for policy in ["exact", "prefix", "wildcard"] {
+        let mut group = c.benchmark_group(format!("subscription_match_{policy}"));
+        for n in SUBSCRIPTIONS {
+            let mut shard: Option<SubscriptionShard> = None;
+            let hit = publish_frame(&subscription(policy, n / 2).1);
+            group.bench_function(BenchmarkId::new("match_one", n), |b| {
+                let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n, policy));
+                b.iter(|| shard.publish(&hit, 1))
+            });
+            let spread: Vec<Bytes> =
+                (0..SPREAD).map(|k| publish_frame(&subscription(policy, k * n / SPREAD).1)).collect();
+            group.bench_function(BenchmarkId::new("match_one_spread", n), |b| {
+                let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n, policy));
+                let mut next = 0;
+                b.iter(|| {
+                    shard.publish(&spread[next], 1);
+                    next = (next + 1) % SPREAD;
+                })
+            });
+            let miss = publish_frame("com.myapp.nobody.listens");
+            group.bench_function(BenchmarkId::new("match_none", n), |b| {
+                let shard = shard.get_or_insert_with(|| SubscriptionShard::new(n, policy));
+                b.iter(|| shard.publish(&miss, 0))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn procedure(i: usize) -> String {
