@@ -1,11 +1,15 @@
 //! The dealer half of a shard (section 6). Registrations are replicated to every shard (they change rarely,
 //! calls are hot), so the caller's shard finds the callee without asking anyone; the callee's shard holds
-//! the pending invocation and routes the YIELD or ERROR straight back to the caller's shard.
+//! the pending invocation and routes the YIELD or ERROR straight back to the caller's shard. A shared
+//! registration (11.9) is replicated with all its callees in the order they registered, and each shard
+//! picks a callee by the invocation policy on its own (a `roundrobin` cursor per shard: no lock or shared
+//! counter on the call path).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
+use rand::Rng;
 
 use crate::dict;
 use crate::stats::Counter;
@@ -15,28 +19,107 @@ use crate::wamp::{uri, uris, Dict, Id, Message, Payload, Value};
 use super::effects::{ConnId, Outbox};
 use super::internal_call::ROUTER_CALLER;
 use super::peer::{CallReply, PeerMessage, RegistrationEntry, RoutedCall};
+use super::registry::ClaimRefused;
 use super::session::{HeldRegistration, PendingCall, PendingInvocation, Session};
 use super::shard_router::ShardRouter;
+
+/// REGISTER.Options.invoke (11.9): which callee of a registration gets a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InvokePolicy {
+    /// One callee only; another REGISTER for the procedure fails.
+    #[default]
+    Single,
+    RoundRobin,
+    Random,
+    First,
+    Last,
+}
+
+impl InvokePolicy {
+    /// The policy an `invoke` option names; `None` for an unknown one.
+    fn parse(name: &str) -> Option<InvokePolicy> {
+        match name {
+            "single" => Some(InvokePolicy::Single),
+            "roundrobin" => Some(InvokePolicy::RoundRobin),
+            "random" => Some(InvokePolicy::Random),
+            "first" => Some(InvokePolicy::First),
+            "last" => Some(InvokePolicy::Last),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            InvokePolicy::Single => "single",
+            InvokePolicy::RoundRobin => "roundrobin",
+            InvokePolicy::Random => "random",
+            InvokePolicy::First => "first",
+            InvokePolicy::Last => "last",
+        }
+    }
+}
+
+/// Calls waiting at a callee for its REGISTERED, at most; later ones fail (`no_such_procedure`).
+const MAX_WAITING_CALLS: usize = 1024;
+
+/// This shard's replica of one procedure's registration.
+#[derive(Debug)]
+struct Procedure {
+    registration: Id,
+    policy: InvokePolicy,
+    /// By order of registration; never empty.
+    callees: Vec<RegistrationEntry>,
+    /// The next `roundrobin` pick.
+    next: usize,
+}
 
 /// This shard's replica of one realm's registrations.
 #[derive(Debug, Default)]
 pub struct Dealer {
-    procedures: AHashMap<Arc<str>, RegistrationEntry>,
+    procedures: AHashMap<Arc<str>, Procedure>,
 }
 
 impl Dealer {
-    pub(super) fn add(&mut self, procedure: Arc<str>, entry: RegistrationEntry) {
-        self.procedures.insert(procedure, entry);
+    /// Adds a callee. A different registration of the procedure in the replica is stale (its removal is
+    /// still on its way from another shard): the registry gave the procedure to `entry`'s.
+    pub(super) fn add(&mut self, procedure: Arc<str>, policy: InvokePolicy, entry: RegistrationEntry) {
+        let fresh = || Procedure { registration: entry.registration, policy, callees: Vec::new(), next: 0 };
+        let replica = self.procedures.entry(procedure).or_insert_with(fresh);
+        if replica.registration != entry.registration {
+            *replica = fresh();
+        }
+        if !replica.callees.iter().any(|e| e.callee == entry.callee) {
+            let at = replica.callees.partition_point(|e| e.order < entry.order);
+            replica.callees.insert(at, entry);
+        }
     }
 
-    /// Who holds `procedure`, if anyone.
-    pub(super) fn entry(&self, procedure: &str) -> Option<RegistrationEntry> {
-        self.procedures.get(procedure).copied()
+    /// The callee the next call to `procedure` goes to, if anyone holds it.
+    pub(super) fn pick(&mut self, procedure: &str) -> Option<RegistrationEntry> {
+        let replica = self.procedures.get_mut(procedure)?;
+        let last = replica.callees.len().checked_sub(1)?;
+        let index = match replica.policy {
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => last,
+            InvokePolicy::Random => rand::thread_rng().gen_range(0..=last),
+            InvokePolicy::RoundRobin => {
+                let index = replica.next.min(last);
+                replica.next = if index == last { 0 } else { index + 1 };
+                index
+            }
+        };
+        replica.callees.get(index).copied()
     }
 
-    pub(super) fn remove(&mut self, procedure: &str, registration: Id) {
-        if self.procedures.get(procedure).is_some_and(|e| e.registration == registration) {
-            self.procedures.remove(procedure);
+    pub(super) fn remove(&mut self, procedure: &str, registration: Id, callee: Id) {
+        let Some(replica) = self.procedures.get_mut(procedure) else {
+            return;
+        };
+        if replica.registration == registration {
+            replica.callees.retain(|e| e.callee != callee);
+            if replica.callees.is_empty() {
+                self.procedures.remove(procedure);
+            }
         }
     }
 }
@@ -54,20 +137,13 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        let unsupported = match (
-            options.get("match").and_then(Value::as_str),
-            options.get("invoke").and_then(Value::as_str),
-        ) {
-            (None | Some("exact"), None | Some("single")) => None,
-            (Some(m), _) if m != "exact" => {
-                Some(format!("match policy {m:?} is not supported; only \"exact\" is"))
-            }
-            (_, Some(i)) => Some(format!("invocation policy {i:?} is not supported; only \"single\" is")),
-            _ => None,
-        };
-        if let Some(text) = unsupported {
-            return self.error(conn, code::REGISTER, request, uris::INVALID_ARGUMENT, &text, out);
+        // `match` and `invoke` name known policies: the message was validated when it was decoded.
+        if options.get("match").and_then(Value::as_str).is_some_and(|m| m != "exact") {
+            let text = "pattern-based registrations are not supported; only \"exact\" matching is";
+            return self.error(conn, code::REGISTER, request, uris::INVALID_ARGUMENT, text, out);
         }
+        let policy =
+            options.get("invoke").and_then(Value::as_str).and_then(InvokePolicy::parse).unwrap_or_default();
         if !uri::is_valid(&procedure, self.registry.realm(realm).uri_check) {
             let text = format!("{procedure:?} is not a valid procedure URI");
             return self.error(conn, code::REGISTER, request, uris::INVALID_URI, &text, out);
@@ -79,21 +155,35 @@ impl ShardRouter {
             return self.error(conn, code::REGISTER, request, uris::LIMIT_EXCEEDED, &text, out);
         }
         let procedure: Arc<str> = Arc::from(procedure);
-        let Some(registration) = self.registry.claim_procedure(realm, &procedure) else {
-            let text = format!("{procedure:?} is already registered");
-            return self.error(conn, code::REGISTER, request, uris::PROCEDURE_ALREADY_EXISTS, &text, out);
+        let (registration, order) = match self.registry.claim_procedure(realm, &procedure, policy) {
+            Ok((registration, _)) if session.registrations.contains_key(&registration) => {
+                // The session is a callee of this shared registration already: one place each.
+                self.registry.release_procedure(realm, &procedure, registration);
+                let text = format!("this session already holds a registration of {procedure:?}");
+                return self.error(conn, code::REGISTER, request, uris::PROCEDURE_ALREADY_EXISTS, &text, out);
+            }
+            Ok(claimed) => claimed,
+            Err(ClaimRefused::AlreadyExists) => {
+                let text = format!("{procedure:?} is already registered");
+                return self.error(conn, code::REGISTER, request, uris::PROCEDURE_ALREADY_EXISTS, &text, out);
+            }
+            Err(ClaimRefused::OtherPolicy(held)) => {
+                let text = format!("{procedure:?} is registered with invocation policy {:?}", held.as_str());
+                return self.error(conn, code::REGISTER, request, uris::OTHER_INVOCATION_POLICY, &text, out);
+            }
         };
-        let entry = RegistrationEntry { registration, callee: session_id, shard: self.shard };
-        self.realms[realm].dealer.add(procedure.clone(), entry);
+        let entry = RegistrationEntry { registration, callee: session_id, shard: self.shard, order };
+        self.realms[realm].dealer.add(procedure.clone(), policy, entry);
         let confirmed = self.shards == 1;
         if let Some(session) = self.session_mut(conn) {
-            let held = HeldRegistration { procedure: procedure.clone(), confirmed };
+            let held = HeldRegistration { procedure: procedure.clone(), confirmed, waiting: Vec::new() };
             session.registrations.insert(registration, held);
         }
         let reply = Message::Registered { request, registration };
         let make = |control| PeerMessage::RegistrationAdded {
             realm,
             procedure: procedure.clone(),
+            policy,
             entry,
             ack: Some(control),
         };
@@ -105,17 +195,22 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        let Some(HeldRegistration { procedure, .. }) = session.registrations.remove(&registration) else {
+        let Some(HeldRegistration { procedure, waiting, .. }) = session.registrations.remove(&registration)
+        else {
             let text = format!("this session holds no registration {registration}");
             return self.error(conn, code::UNREGISTER, request, uris::NO_SUCH_REGISTRATION, &text, out);
         };
         self.registry.release_procedure(realm, &procedure, registration);
-        self.realms[realm].dealer.remove(&procedure, registration);
+        self.realms[realm].dealer.remove(&procedure, registration, session_id);
+        for call in waiting {
+            self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the registration is gone", out);
+        }
         let reply = Message::Unregistered { request, details: None };
         let make = |control| PeerMessage::RegistrationRemoved {
             realm,
             procedure: procedure.clone(),
             registration,
+            callee: session_id,
             ack: Some(control),
         };
         self.broadcast_control(conn, session_id, reply, make, out);
@@ -153,11 +248,6 @@ impl ShardRouter {
         // Call timeout (11.3): the caller's `timeout` option (0 = none), else the realm's default.
         let timeout_ms =
             options.get("timeout").and_then(Value::as_u64).unwrap_or(limits.default_call_timeout_ms);
-        let Some(entry) = self.realms[session.realm].dealer.procedures.get(procedure.as_str()).copied()
-        else {
-            let text = format!("no procedure registered under {procedure:?}");
-            return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
-        };
         let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
                 "caller" => session.id,
@@ -167,8 +257,13 @@ impl ShardRouter {
         } else {
             Dict::new()
         };
+        let (caller, realm) = (session.id, session.realm);
+        let Some(entry) = self.realms[realm].dealer.pick(&procedure) else {
+            let text = format!("no procedure registered under {procedure:?}");
+            return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
+        };
         let call = RoutedCall {
-            caller: session.id,
+            caller,
             caller_shard: self.shard,
             request,
             registration: entry.registration,
@@ -199,8 +294,15 @@ impl ShardRouter {
         let (Some(conn), Some(serializer), Some(session)) = (callee_conn, serializer, session) else {
             return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the callee is gone", out);
         };
-        if !session.registrations.get(&call.registration).is_some_and(|r| r.confirmed) {
+        let Some(held) = session.registrations.get_mut(&call.registration) else {
             return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the registration is gone", out);
+        };
+        if !held.confirmed {
+            if held.waiting.len() >= MAX_WAITING_CALLS {
+                let text = "the registration is not confirmed yet";
+                return self.fail_call(&call, uris::NO_SUCH_PROCEDURE, text, out);
+            }
+            return held.waiting.push(call);
         }
         let payload = match call.payload.transcode(serializer) {
             Ok(payload) => payload,
@@ -347,16 +449,20 @@ impl ShardRouter {
     /// A callee left: its registrations go away everywhere, and its pending callers get `wamp.error.canceled` (6.4).
     pub(super) fn drop_registrations(&mut self, session: &Session, out: &mut Outbox) {
         let realm = session.realm;
-        for (&registration, HeldRegistration { procedure, .. }) in &session.registrations {
+        for (&registration, HeldRegistration { procedure, waiting, .. }) in &session.registrations {
             self.registry.release_procedure(realm, procedure, registration);
-            self.realms[realm].dealer.remove(procedure, registration);
+            self.realms[realm].dealer.remove(procedure, registration, session.id);
             let make = || PeerMessage::RegistrationRemoved {
                 realm,
                 procedure: procedure.clone(),
                 registration,
+                callee: session.id,
                 ack: None,
             };
             self.broadcast(make, out);
+            for call in waiting {
+                self.fail_call(call, uris::NO_SUCH_PROCEDURE, "the callee left", out);
+            }
         }
         for pending in session.invocations.values() {
             let reply = CallReply {

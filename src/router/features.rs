@@ -15,6 +15,7 @@ pub fn router_roles() -> Dict {
         "caller_identification" => true,
         "call_timeout" => true,
         "call_canceling" => true,
+        "shared_registration" => true,
     };
     dict! {
         "broker" => dict! { "features" => broker },

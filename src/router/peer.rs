@@ -6,16 +6,30 @@ use std::sync::Arc;
 use crate::wamp::{Dict, Id, Payload};
 
 use super::cancel::CancelMode;
+use super::dealer::InvokePolicy;
 use super::registry::RealmId;
 
 #[derive(Debug)]
 pub enum PeerMessage {
     /// Deliver a publication to this shard's subscribers.
     Publish(Arc<Publication>),
-    /// A registration was created: add it to this shard's replica of the registration table, then `Ack`.
-    RegistrationAdded { realm: RealmId, procedure: Arc<str>, entry: RegistrationEntry, ack: Option<u64> },
-    /// A registration was removed: drop it from this shard's replica, then `Ack` if asked.
-    RegistrationRemoved { realm: RealmId, procedure: Arc<str>, registration: Id, ack: Option<u64> },
+    /// A callee joined a registration (new, or shared): add it to this shard's replica of the registration
+    /// table, then `Ack`.
+    RegistrationAdded {
+        realm: RealmId,
+        procedure: Arc<str>,
+        policy: InvokePolicy,
+        entry: RegistrationEntry,
+        ack: Option<u64>,
+    },
+    /// A callee left a registration: drop it from this shard's replica, then `Ack` if asked.
+    RegistrationRemoved {
+        realm: RealmId,
+        procedure: Arc<str>,
+        registration: Id,
+        callee: Id,
+        ack: Option<u64>,
+    },
     /// A shard applied a control change (`ack` names it).
     Ack { control: u64 },
     /// Invoke a callee living on this shard.
@@ -46,12 +60,14 @@ pub struct Publication {
     pub payload: Payload,
 }
 
-/// Who holds a registration, as replicated to every shard.
+/// One callee of a registration, as replicated to every shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistrationEntry {
     pub registration: Id,
     pub callee: Id,
     pub shard: usize,
+    /// Its place in the order of registration (shared registrations pick callees by it).
+    pub order: u64,
 }
 
 /// A CALL on its way to the callee's shard.

@@ -16,6 +16,7 @@ use crate::wamp::ids::random_id;
 use crate::wamp::Id;
 
 use super::authorize::RealmAuthorization;
+use super::dealer::InvokePolicy;
 use super::uri_index::MatchPolicy;
 
 /// Index of a realm in the configuration.
@@ -28,6 +29,25 @@ pub struct SessionInfo {
     pub realm: RealmId,
     pub authid: Arc<str>,
     pub authrole: Arc<str>,
+}
+
+/// The registration of one procedure: its ID and invocation policy, shared by all its callees.
+#[derive(Debug)]
+struct ProcedureRecord {
+    registration: Id,
+    policy: InvokePolicy,
+    callees: u32,
+    /// The order the next callee joins in (11.9: "ordered by the order of registration").
+    next_order: u64,
+}
+
+/// Why a REGISTER cannot take a procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Held by a `single` registration, or a `single` REGISTER for a shared one.
+    AlreadyExists,
+    /// Shared under another invocation policy.
+    OtherPolicy(InvokePolicy),
 }
 
 #[derive(Debug)]
@@ -48,7 +68,7 @@ pub struct Registry {
     authorization: Vec<RealmAuthorization>,
     sessions: DashMap<Id, SessionInfo>,
     subscriptions: DashMap<(RealmId, MatchPolicy, String), SubscriptionRecord>,
-    registrations: DashMap<(RealmId, Arc<str>), Id>,
+    registrations: DashMap<(RealmId, Arc<str>), ProcedureRecord>,
     /// Counters of tripped limits, bumped by every shard.
     pub stats: Stats,
 }
@@ -156,22 +176,52 @@ impl Registry {
         }
     }
 
-    /// Claims `procedure` in `realm`; `None` if another session holds it.
-    pub fn claim_procedure(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
+    /// Claims `procedure` in `realm` for one more callee under `policy`: a new registration, or a place in
+    /// the shared one (11.9). Returns the registration ID and the callee's order in it.
+    pub fn claim_procedure(
+        &self,
+        realm: RealmId,
+        procedure: &Arc<str>,
+        policy: InvokePolicy,
+    ) -> Result<(Id, u64), ClaimRefused> {
         match self.registrations.entry((realm, procedure.clone())) {
-            Entry::Occupied(_) => None,
-            Entry::Vacant(slot) => Some(*slot.insert(random_id())),
+            Entry::Vacant(slot) => {
+                let registration = random_id();
+                slot.insert(ProcedureRecord { registration, policy, callees: 1, next_order: 1 });
+                Ok((registration, 0))
+            }
+            Entry::Occupied(mut slot) => {
+                let record = slot.get_mut();
+                if record.policy == InvokePolicy::Single || policy == InvokePolicy::Single {
+                    return Err(ClaimRefused::AlreadyExists);
+                }
+                if record.policy != policy {
+                    return Err(ClaimRefused::OtherPolicy(record.policy));
+                }
+                record.callees += 1;
+                record.next_order += 1;
+                Ok((record.registration, record.next_order - 1))
+            }
         }
     }
 
     /// The registration that holds `procedure` now, if any.
     pub fn procedure_holder(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
-        self.registrations.get(&(realm, procedure.clone())).map(|id| *id)
+        self.registrations.get(&(realm, procedure.clone())).map(|record| record.registration)
     }
 
-    /// Gives `procedure` up, if `registration` still holds it.
+    /// One callee gives `procedure` up, if `registration` still holds it; the registration ends with its
+    /// last callee.
     pub fn release_procedure(&self, realm: RealmId, procedure: &Arc<str>, registration: Id) {
-        self.registrations.remove_if(&(realm, procedure.clone()), |_, id| *id == registration);
+        if let Entry::Occupied(mut slot) = self.registrations.entry((realm, procedure.clone())) {
+            let record = slot.get_mut();
+            if record.registration == registration {
+                record.callees -= 1;
+                if record.callees == 0 {
+                    slot.remove();
+                }
+            }
+        }
     }
 }
 
@@ -201,11 +251,28 @@ mod tests {
     fn procedures_are_claimed_once() {
         let reg = Registry::new(Config::default().realms).unwrap();
         let p: Arc<str> = Arc::from("p");
-        let id = reg.claim_procedure(0, &p).unwrap();
-        assert!(reg.claim_procedure(0, &p).is_none());
+        let (id, _) = reg.claim_procedure(0, &p, InvokePolicy::Single).unwrap();
+        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Single), Err(ClaimRefused::AlreadyExists));
+        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::RoundRobin), Err(ClaimRefused::AlreadyExists));
         reg.release_procedure(0, &p, id + 1);
-        assert!(reg.claim_procedure(0, &p).is_none());
+        assert!(reg.claim_procedure(0, &p, InvokePolicy::Single).is_err());
         reg.release_procedure(0, &p, id);
-        assert!(reg.claim_procedure(0, &p).is_some());
+        assert!(reg.claim_procedure(0, &p, InvokePolicy::Single).is_ok());
+    }
+
+    #[test]
+    fn shared_registrations_keep_their_policy_and_last_until_their_last_callee() {
+        let reg = Registry::new(Config::default().realms).unwrap();
+        let p: Arc<str> = Arc::from("p");
+        let (id, first) = reg.claim_procedure(0, &p, InvokePolicy::Last).unwrap();
+        let (again, second) = reg.claim_procedure(0, &p, InvokePolicy::Last).unwrap();
+        assert_eq!((again, first, second), (id, 0, 1));
+        let refused = Err(ClaimRefused::OtherPolicy(InvokePolicy::Last));
+        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Random), refused);
+        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Single), Err(ClaimRefused::AlreadyExists));
+        reg.release_procedure(0, &p, id);
+        assert_eq!(reg.procedure_holder(0, &p), Some(id), "one callee left");
+        reg.release_procedure(0, &p, id);
+        assert_eq!(reg.procedure_holder(0, &p), None);
     }
 }

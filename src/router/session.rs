@@ -14,6 +14,7 @@ use crate::wamp::Id;
 
 use super::authorize::SessionAuthorization;
 use super::join::Joining;
+use super::peer::RoutedCall;
 use super::registry::RealmId;
 use super::uri_index::MatchPolicy;
 
@@ -99,6 +100,9 @@ pub struct HeldRegistration {
     pub procedure: Arc<str>,
     /// REGISTERED was sent: only then may INVOCATIONs for it reach the callee (7.1).
     pub confirmed: bool,
+    /// Calls routed to it before REGISTERED was sent (other shards route to it as soon as they know it),
+    /// invoked right after REGISTERED.
+    pub waiting: Vec<RoutedCall>,
 }
 
 /// An established session.

@@ -303,17 +303,17 @@ impl ShardRouter {
     pub fn handle_peer(&mut self, from: usize, message: PeerMessage, out: &mut Outbox) {
         match message {
             PeerMessage::Publish(publication) => self.deliver(&publication, out),
-            PeerMessage::RegistrationAdded { realm, procedure, entry, ack } => {
+            PeerMessage::RegistrationAdded { realm, procedure, policy, entry, ack } => {
                 // The registration may have been released (and the procedure claimed anew) meanwhile.
                 if self.registry.procedure_holder(realm, &procedure) == Some(entry.registration) {
-                    self.realms[realm].dealer.add(procedure, entry);
+                    self.realms[realm].dealer.add(procedure, policy, entry);
                 }
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
                 }
             }
-            PeerMessage::RegistrationRemoved { realm, procedure, registration, ack } => {
-                self.realms[realm].dealer.remove(&procedure, registration);
+            PeerMessage::RegistrationRemoved { realm, procedure, registration, callee, ack } => {
+                self.realms[realm].dealer.remove(&procedure, registration, callee);
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
                 }
@@ -369,12 +369,17 @@ impl ShardRouter {
         let Some(session) = self.session_mut(done.conn).filter(|s| s.id == done.session) else {
             return;
         };
+        let mut waiting = Vec::new();
         if let Message::Registered { registration, .. } = done.reply {
             if let Some(held) = session.registrations.get_mut(&registration) {
                 held.confirmed = true;
+                waiting = std::mem::take(&mut held.waiting);
             }
         }
         self.send(done.conn, &done.reply, out);
+        for call in waiting {
+            self.invoke(call, out);
+        }
     }
 
     /// Encodes `message` in the connection's serializer and queues it.

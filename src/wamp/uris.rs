@@ -3,6 +3,8 @@
 pub const INVALID_URI: &str = "wamp.error.invalid_uri";
 pub const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
 pub const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
+/// A shared registration's REGISTER with another invocation policy (the spec names no URI; Crossbar's).
+pub const OTHER_INVOCATION_POLICY: &str = "wamp.error.procedure_exists_with_different_invocation_policy";
 pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
 pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
 pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";

@@ -210,6 +210,18 @@ async function runSuite(opts) {
   const sum = await a.call(`com.interop.${p}.add`, [2, 3]);
   check(sum === 5, `add(2, 3) returned ${show(sum)}`);
 
+  // Shared registration (11.9): both sessions register the same procedure round-robin; calls
+  // alternate between them in registration order.
+  setStep('rpc: shared registration, roundrobin');
+  const shared = `com.interop.${p}.shared`;
+  await a.register(shared, () => 'a', { invoke: 'roundrobin' });
+  await b.register(shared, () => 'b', { invoke: 'roundrobin' });
+  const answers = [];
+  for (let n = 0; n < 4; n++) answers.push(await a.call(shared));
+  check(util.isDeepStrictEqual(answers, ['a', 'b', 'a', 'b']), `roundrobin answers: ${show(answers)}`);
+  await expectError(b.register(shared, () => null, { invoke: 'random' }),
+    'wamp.error.procedure_exists_with_different_invocation_policy', 'shared registration with another policy');
+
   setStep('error: call unregistered procedure');
   await expectError(a.call(`com.interop.${p}.nothing_here`), 'wamp.error.no_such_procedure', 'call unregistered');
 

@@ -27,7 +27,7 @@ txaio.use_asyncio()
 
 from autobahn.asyncio.component import Component  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, SubscribeOptions  # noqa: E402
+from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, RegisterOptions, SubscribeOptions  # noqa: E402
 
 # The payload every scenario sends; the js client (js_client.js) uses the same
 # values, so cross-library runs can check what arrived. Binary values are
@@ -179,6 +179,21 @@ async def run_suite(args):
     await b.register(lambda x, y: x + y, f"com.interop.{p}.add")
     res = await a.call(f"com.interop.{p}.add", 2, 3)
     check(res == 5, f"add(2, 3) returned {res!r}")
+
+    # Shared registration (11.9): both sessions register the same procedure
+    # round-robin; calls alternate between them in registration order.
+    set_step("rpc: shared registration, roundrobin")
+    shared = f"com.interop.{p}.shared"
+    shared_opts = RegisterOptions(invoke="roundrobin")
+    await a.register(lambda: "a", shared, options=shared_opts)
+    await b.register(lambda: "b", shared, options=shared_opts)
+    answers = [await a.call(shared) for _ in range(4)]
+    check(answers == ["a", "b", "a", "b"], f"roundrobin answers: {answers!r}")
+    await expect_error(
+        b.register(lambda: None, shared, options=RegisterOptions(invoke="random")),
+        "wamp.error.procedure_exists_with_different_invocation_policy",
+        "shared registration with another policy",
+    )
 
     set_step("error: call unregistered procedure")
     await expect_error(a.call(f"com.interop.{p}.nothing_here"), "wamp.error.no_such_procedure", "call unregistered")
