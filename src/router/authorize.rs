@@ -242,11 +242,11 @@ impl ShardRouter {
         };
         // Only valid URIs are cached or asked about (checked on a cache miss: what is cached was valid);
         // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri. A
-        // SUBSCRIBE may name a pattern (12.5), which is authorized as the URI it is.
+        // SUBSCRIBE or REGISTER may name a pattern (12.5, 11.8), which is authorized as the URI it is.
         let valid = |registry: &Registry| {
             let check = registry.realm(session.realm).uri_check;
             match action {
-                Action::Subscribe => uri::is_valid_pattern(uri, check),
+                Action::Subscribe | Action::Register => uri::is_valid_pattern(uri, check),
                 _ => uri::is_valid(uri, check),
             }
         };

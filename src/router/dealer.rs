@@ -5,10 +5,10 @@
 //! picks a callee by the invocation policy on its own (a `roundrobin` cursor per shard: no lock or shared
 //! counter on the call path).
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ahash::AHashMap;
 use rand::Rng;
 
 use crate::dict;
@@ -22,6 +22,7 @@ use super::peer::{CallReply, PeerMessage, RegistrationEntry, RoutedCall};
 use super::registry::ClaimRefused;
 use super::session::{HeldRegistration, PendingCall, PendingInvocation, Session};
 use super::shard_router::ShardRouter;
+use super::uri_index::{MatchPolicy, UriIndex};
 
 /// REGISTER.Options.invoke (11.9): which callee of a registration gets a call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,21 +71,32 @@ struct Procedure {
     /// By order of registration; never empty.
     callees: Vec<RegistrationEntry>,
     /// The next `roundrobin` pick.
-    next: usize,
+    next: Cell<usize>,
 }
 
-/// This shard's replica of one realm's registrations.
+/// This shard's replica of one realm's registrations, exact and pattern-based (11.8).
 #[derive(Debug, Default)]
 pub struct Dealer {
-    procedures: AHashMap<Arc<str>, Procedure>,
+    procedures: UriIndex<Procedure>,
 }
 
 impl Dealer {
     /// Adds a callee. A different registration of the procedure in the replica is stale (its removal is
     /// still on its way from another shard): the registry gave the procedure to `entry`'s.
-    pub(super) fn add(&mut self, procedure: Arc<str>, policy: InvokePolicy, entry: RegistrationEntry) {
-        let fresh = || Procedure { registration: entry.registration, policy, callees: Vec::new(), next: 0 };
-        let replica = self.procedures.entry(procedure).or_insert_with(fresh);
+    pub(super) fn add(
+        &mut self,
+        matching: MatchPolicy,
+        procedure: &str,
+        policy: InvokePolicy,
+        entry: RegistrationEntry,
+    ) {
+        let fresh = || Procedure {
+            registration: entry.registration,
+            policy,
+            callees: Vec::new(),
+            next: Cell::new(0),
+        };
+        let replica = self.procedures.get_or_insert_with(matching, procedure, fresh);
         if replica.registration != entry.registration {
             *replica = fresh();
         }
@@ -94,31 +106,32 @@ impl Dealer {
         }
     }
 
-    /// The callee the next call to `procedure` goes to, if anyone holds it.
-    pub(super) fn pick(&mut self, procedure: &str) -> Option<RegistrationEntry> {
-        let replica = self.procedures.get_mut(procedure)?;
+    /// The registration a call to `procedure` goes to (11.8.3), how it matched, and the callee that gets
+    /// the call (11.9).
+    pub(super) fn pick(&self, procedure: &str) -> Option<(MatchPolicy, RegistrationEntry)> {
+        let (matching, replica) = self.procedures.best_match(procedure)?;
         let last = replica.callees.len().checked_sub(1)?;
         let index = match replica.policy {
             InvokePolicy::Single | InvokePolicy::First => 0,
             InvokePolicy::Last => last,
             InvokePolicy::Random => rand::thread_rng().gen_range(0..=last),
             InvokePolicy::RoundRobin => {
-                let index = replica.next.min(last);
-                replica.next = if index == last { 0 } else { index + 1 };
+                let index = replica.next.get().min(last);
+                replica.next.set(if index == last { 0 } else { index + 1 });
                 index
             }
         };
-        replica.callees.get(index).copied()
+        replica.callees.get(index).map(|entry| (matching, *entry))
     }
 
-    pub(super) fn remove(&mut self, procedure: &str, registration: Id, callee: Id) {
-        let Some(replica) = self.procedures.get_mut(procedure) else {
+    pub(super) fn remove(&mut self, matching: MatchPolicy, procedure: &str, registration: Id, callee: Id) {
+        let Some(replica) = self.procedures.get_mut(matching, procedure) else {
             return;
         };
         if replica.registration == registration {
             replica.callees.retain(|e| e.callee != callee);
             if replica.callees.is_empty() {
-                self.procedures.remove(procedure);
+                self.procedures.remove(matching, procedure);
             }
         }
     }
@@ -138,14 +151,18 @@ impl ShardRouter {
         };
         let (session_id, realm) = (session.id, session.realm);
         // `match` and `invoke` name known policies: the message was validated when it was decoded.
-        if options.get("match").and_then(Value::as_str).is_some_and(|m| m != "exact") {
-            let text = "pattern-based registrations are not supported; only \"exact\" matching is";
-            return self.error(conn, code::REGISTER, request, uris::INVALID_ARGUMENT, text, out);
-        }
+        let matching =
+            options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default();
         let policy =
             options.get("invoke").and_then(Value::as_str).and_then(InvokePolicy::parse).unwrap_or_default();
-        if !uri::is_valid(&procedure, self.registry.realm(realm).uri_check) {
-            let text = format!("{procedure:?} is not a valid procedure URI");
+        let check = self.registry.realm(realm).uri_check;
+        let valid = match matching {
+            MatchPolicy::Exact => uri::is_valid(&procedure, check),
+            MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(&procedure, check),
+        };
+        if !valid {
+            let text =
+                format!("{procedure:?} is not a valid procedure URI for {} matching", matching.as_str());
             return self.error(conn, code::REGISTER, request, uris::INVALID_URI, &text, out);
         }
         let max = self.registry.realm(realm).limits.max_registrations;
@@ -155,10 +172,10 @@ impl ShardRouter {
             return self.error(conn, code::REGISTER, request, uris::LIMIT_EXCEEDED, &text, out);
         }
         let procedure: Arc<str> = Arc::from(procedure);
-        let (registration, order) = match self.registry.claim_procedure(realm, &procedure, policy) {
+        let (registration, order) = match self.registry.claim_procedure(realm, matching, &procedure, policy) {
             Ok((registration, _)) if session.registrations.contains_key(&registration) => {
                 // The session is a callee of this shared registration already: one place each.
-                self.registry.release_procedure(realm, &procedure, registration);
+                self.registry.release_procedure(realm, matching, &procedure, registration);
                 let text = format!("this session already holds a registration of {procedure:?}");
                 return self.error(conn, code::REGISTER, request, uris::PROCEDURE_ALREADY_EXISTS, &text, out);
             }
@@ -173,16 +190,18 @@ impl ShardRouter {
             }
         };
         let entry = RegistrationEntry { registration, callee: session_id, shard: self.shard, order };
-        self.realms[realm].dealer.add(procedure.clone(), policy, entry);
+        self.realms[realm].dealer.add(matching, &procedure, policy, entry);
         let confirmed = self.shards == 1;
         if let Some(session) = self.session_mut(conn) {
-            let held = HeldRegistration { procedure: procedure.clone(), confirmed, waiting: Vec::new() };
+            let held =
+                HeldRegistration { procedure: procedure.clone(), matching, confirmed, waiting: Vec::new() };
             session.registrations.insert(registration, held);
         }
         let reply = Message::Registered { request, registration };
         let make = |control| PeerMessage::RegistrationAdded {
             realm,
             procedure: procedure.clone(),
+            matching,
             policy,
             entry,
             ack: Some(control),
@@ -195,13 +214,14 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        let Some(HeldRegistration { procedure, waiting, .. }) = session.registrations.remove(&registration)
+        let Some(HeldRegistration { procedure, matching, waiting, .. }) =
+            session.registrations.remove(&registration)
         else {
             let text = format!("this session holds no registration {registration}");
             return self.error(conn, code::UNREGISTER, request, uris::NO_SUCH_REGISTRATION, &text, out);
         };
-        self.registry.release_procedure(realm, &procedure, registration);
-        self.realms[realm].dealer.remove(&procedure, registration, session_id);
+        self.registry.release_procedure(realm, matching, &procedure, registration);
+        self.realms[realm].dealer.remove(matching, &procedure, registration, session_id);
         for call in waiting {
             self.fail_call(&call, uris::NO_SUCH_PROCEDURE, "the registration is gone", out);
         }
@@ -209,6 +229,7 @@ impl ShardRouter {
         let make = |control| PeerMessage::RegistrationRemoved {
             realm,
             procedure: procedure.clone(),
+            matching,
             registration,
             callee: session_id,
             ack: Some(control),
@@ -248,7 +269,11 @@ impl ShardRouter {
         // Call timeout (11.3): the caller's `timeout` option (0 = none), else the realm's default.
         let timeout_ms =
             options.get("timeout").and_then(Value::as_u64).unwrap_or(limits.default_call_timeout_ms);
-        let details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
+        let Some((matching, entry)) = self.realms[session.realm].dealer.pick(&procedure) else {
+            let text = format!("no procedure registered under {procedure:?}");
+            return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
+        };
+        let mut details = if options.get("disclose_me").and_then(Value::as_bool) == Some(true) {
             dict! {
                 "caller" => session.id,
                 "caller_authid" => &*session.authid,
@@ -257,11 +282,11 @@ impl ShardRouter {
         } else {
             Dict::new()
         };
-        let (caller, realm) = (session.id, session.realm);
-        let Some(entry) = self.realms[realm].dealer.pick(&procedure) else {
-            let text = format!("no procedure registered under {procedure:?}");
-            return self.error(conn, code::CALL, request, uris::NO_SUCH_PROCEDURE, &text, out);
-        };
+        if matching != MatchPolicy::Exact {
+            // A pattern registration's callee learns the concrete procedure (11.8.3).
+            details.insert("procedure".into(), Value::from(procedure.as_str()));
+        }
+        let caller = session.id;
         let call = RoutedCall {
             caller,
             caller_shard: self.shard,
@@ -449,12 +474,14 @@ impl ShardRouter {
     /// A callee left: its registrations go away everywhere, and its pending callers get `wamp.error.canceled` (6.4).
     pub(super) fn drop_registrations(&mut self, session: &Session, out: &mut Outbox) {
         let realm = session.realm;
-        for (&registration, HeldRegistration { procedure, waiting, .. }) in &session.registrations {
-            self.registry.release_procedure(realm, procedure, registration);
-            self.realms[realm].dealer.remove(procedure, registration, session.id);
+        for (&registration, HeldRegistration { procedure, matching, waiting, .. }) in &session.registrations {
+            let matching = *matching;
+            self.registry.release_procedure(realm, matching, procedure, registration);
+            self.realms[realm].dealer.remove(matching, procedure, registration, session.id);
             let make = || PeerMessage::RegistrationRemoved {
                 realm,
                 procedure: procedure.clone(),
+                matching,
                 registration,
                 callee: session.id,
                 ack: None,

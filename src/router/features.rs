@@ -16,6 +16,7 @@ pub fn router_roles() -> Dict {
         "call_timeout" => true,
         "call_canceling" => true,
         "shared_registration" => true,
+        "pattern_based_registration" => true,
     };
     dict! {
         "broker" => dict! { "features" => broker },

@@ -8,6 +8,7 @@ use crate::wamp::{Dict, Id, Payload};
 use super::cancel::CancelMode;
 use super::dealer::InvokePolicy;
 use super::registry::RealmId;
+use super::uri_index::MatchPolicy;
 
 #[derive(Debug)]
 pub enum PeerMessage {
@@ -18,6 +19,7 @@ pub enum PeerMessage {
     RegistrationAdded {
         realm: RealmId,
         procedure: Arc<str>,
+        matching: MatchPolicy,
         policy: InvokePolicy,
         entry: RegistrationEntry,
         ack: Option<u64>,
@@ -26,6 +28,7 @@ pub enum PeerMessage {
     RegistrationRemoved {
         realm: RealmId,
         procedure: Arc<str>,
+        matching: MatchPolicy,
         registration: Id,
         callee: Id,
         ack: Option<u64>,

@@ -68,7 +68,7 @@ pub struct Registry {
     authorization: Vec<RealmAuthorization>,
     sessions: DashMap<Id, SessionInfo>,
     subscriptions: DashMap<(RealmId, MatchPolicy, String), SubscriptionRecord>,
-    registrations: DashMap<(RealmId, Arc<str>), ProcedureRecord>,
+    registrations: DashMap<(RealmId, MatchPolicy, Arc<str>), ProcedureRecord>,
     /// Counters of tripped limits, bumped by every shard.
     pub stats: Stats,
 }
@@ -176,15 +176,16 @@ impl Registry {
         }
     }
 
-    /// Claims `procedure` in `realm` for one more callee under `policy`: a new registration, or a place in
+    /// Claims `procedure` (under `matching`) in `realm` for one more callee under `policy`: a new registration, or a place in
     /// the shared one (11.9). Returns the registration ID and the callee's order in it.
     pub fn claim_procedure(
         &self,
         realm: RealmId,
+        matching: MatchPolicy,
         procedure: &Arc<str>,
         policy: InvokePolicy,
     ) -> Result<(Id, u64), ClaimRefused> {
-        match self.registrations.entry((realm, procedure.clone())) {
+        match self.registrations.entry((realm, matching, procedure.clone())) {
             Entry::Vacant(slot) => {
                 let registration = random_id();
                 slot.insert(ProcedureRecord { registration, policy, callees: 1, next_order: 1 });
@@ -206,14 +207,25 @@ impl Registry {
     }
 
     /// The registration that holds `procedure` now, if any.
-    pub fn procedure_holder(&self, realm: RealmId, procedure: &Arc<str>) -> Option<Id> {
-        self.registrations.get(&(realm, procedure.clone())).map(|record| record.registration)
+    pub fn procedure_holder(
+        &self,
+        realm: RealmId,
+        matching: MatchPolicy,
+        procedure: &Arc<str>,
+    ) -> Option<Id> {
+        self.registrations.get(&(realm, matching, procedure.clone())).map(|record| record.registration)
     }
 
     /// One callee gives `procedure` up, if `registration` still holds it; the registration ends with its
     /// last callee.
-    pub fn release_procedure(&self, realm: RealmId, procedure: &Arc<str>, registration: Id) {
-        if let Entry::Occupied(mut slot) = self.registrations.entry((realm, procedure.clone())) {
+    pub fn release_procedure(
+        &self,
+        realm: RealmId,
+        matching: MatchPolicy,
+        procedure: &Arc<str>,
+        registration: Id,
+    ) {
+        if let Entry::Occupied(mut slot) = self.registrations.entry((realm, matching, procedure.clone())) {
             let record = slot.get_mut();
             if record.registration == registration {
                 record.callees -= 1;
@@ -251,28 +263,37 @@ mod tests {
     fn procedures_are_claimed_once() {
         let reg = Registry::new(Config::default().realms).unwrap();
         let p: Arc<str> = Arc::from("p");
-        let (id, _) = reg.claim_procedure(0, &p, InvokePolicy::Single).unwrap();
-        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Single), Err(ClaimRefused::AlreadyExists));
-        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::RoundRobin), Err(ClaimRefused::AlreadyExists));
-        reg.release_procedure(0, &p, id + 1);
-        assert!(reg.claim_procedure(0, &p, InvokePolicy::Single).is_err());
-        reg.release_procedure(0, &p, id);
-        assert!(reg.claim_procedure(0, &p, InvokePolicy::Single).is_ok());
+        let (id, _) = reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Single).unwrap();
+        assert_eq!(
+            reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Single),
+            Err(ClaimRefused::AlreadyExists)
+        );
+        assert_eq!(
+            reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::RoundRobin),
+            Err(ClaimRefused::AlreadyExists)
+        );
+        reg.release_procedure(0, MatchPolicy::Exact, &p, id + 1);
+        assert!(reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Single).is_err());
+        reg.release_procedure(0, MatchPolicy::Exact, &p, id);
+        assert!(reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Single).is_ok());
     }
 
     #[test]
     fn shared_registrations_keep_their_policy_and_last_until_their_last_callee() {
         let reg = Registry::new(Config::default().realms).unwrap();
         let p: Arc<str> = Arc::from("p");
-        let (id, first) = reg.claim_procedure(0, &p, InvokePolicy::Last).unwrap();
-        let (again, second) = reg.claim_procedure(0, &p, InvokePolicy::Last).unwrap();
+        let (id, first) = reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Last).unwrap();
+        let (again, second) = reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Last).unwrap();
         assert_eq!((again, first, second), (id, 0, 1));
         let refused = Err(ClaimRefused::OtherPolicy(InvokePolicy::Last));
-        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Random), refused);
-        assert_eq!(reg.claim_procedure(0, &p, InvokePolicy::Single), Err(ClaimRefused::AlreadyExists));
-        reg.release_procedure(0, &p, id);
-        assert_eq!(reg.procedure_holder(0, &p), Some(id), "one callee left");
-        reg.release_procedure(0, &p, id);
-        assert_eq!(reg.procedure_holder(0, &p), None);
+        assert_eq!(reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Random), refused);
+        assert_eq!(
+            reg.claim_procedure(0, MatchPolicy::Exact, &p, InvokePolicy::Single),
+            Err(ClaimRefused::AlreadyExists)
+        );
+        reg.release_procedure(0, MatchPolicy::Exact, &p, id);
+        assert_eq!(reg.procedure_holder(0, MatchPolicy::Exact, &p), Some(id), "one callee left");
+        reg.release_procedure(0, MatchPolicy::Exact, &p, id);
+        assert_eq!(reg.procedure_holder(0, MatchPolicy::Exact, &p), None);
     }
 }

@@ -98,6 +98,7 @@ pub struct HeldSubscription {
 #[derive(Debug)]
 pub struct HeldRegistration {
     pub procedure: Arc<str>,
+    pub matching: MatchPolicy,
     /// REGISTERED was sent: only then may INVOCATIONs for it reach the callee (7.1).
     pub confirmed: bool,
     /// Calls routed to it before REGISTERED was sent (other shards route to it as soon as they know it),

@@ -303,17 +303,17 @@ impl ShardRouter {
     pub fn handle_peer(&mut self, from: usize, message: PeerMessage, out: &mut Outbox) {
         match message {
             PeerMessage::Publish(publication) => self.deliver(&publication, out),
-            PeerMessage::RegistrationAdded { realm, procedure, policy, entry, ack } => {
+            PeerMessage::RegistrationAdded { realm, procedure, matching, policy, entry, ack } => {
                 // The registration may have been released (and the procedure claimed anew) meanwhile.
-                if self.registry.procedure_holder(realm, &procedure) == Some(entry.registration) {
-                    self.realms[realm].dealer.add(procedure, policy, entry);
+                if self.registry.procedure_holder(realm, matching, &procedure) == Some(entry.registration) {
+                    self.realms[realm].dealer.add(matching, &procedure, policy, entry);
                 }
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
                 }
             }
-            PeerMessage::RegistrationRemoved { realm, procedure, registration, callee, ack } => {
-                self.realms[realm].dealer.remove(&procedure, registration, callee);
+            PeerMessage::RegistrationRemoved { realm, procedure, matching, registration, callee, ack } => {
+                self.realms[realm].dealer.remove(matching, &procedure, registration, callee);
                 if let Some(control) = ack {
                     out.peer(from, PeerMessage::Ack { control });
                 }

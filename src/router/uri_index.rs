@@ -1,6 +1,7 @@
 //! URIs under a match policy (exact, prefix, wildcard: 12.5 and 11.8), and a table that finds every entry
-//! a concrete URI matches. The broker keeps one per realm and shard; every PUBLISH asks it for the
-//! subscriptions a topic matches, so a lookup allocates nothing and a realm without pattern entries pays
+//! a concrete URI matches (the broker: every matching subscription gets the event) or the one it matches
+//! best (the dealer: a call goes to one registration). Broker and dealer keep one per realm and shard and
+//! ask it on every PUBLISH or CALL, so a lookup allocates nothing and a realm without pattern entries pays
 //! one hash lookup, as before patterns existed.
 //!
 //! - Exact entries: one hash map.
@@ -100,6 +101,22 @@ impl<T> UriIndex<T> {
         }
     }
 
+    /// The one entry a call to `uri` is routed to (11.8.3): the exact one, else the longest matching
+    /// prefix, else the wildcard pattern whose fixed components run longest before its first wildcard
+    /// (then before its second, and so on).
+    pub fn best_match(&self, uri: &str) -> Option<(MatchPolicy, &T)> {
+        if let Some(value) = self.exact.get(uri) {
+            return Some((MatchPolicy::Exact, value));
+        }
+        if let Some(value) = self.prefix.longest_match(uri) {
+            return Some((MatchPolicy::Prefix, value));
+        }
+        if self.wildcards == 0 {
+            return None;
+        }
+        self.wildcard.first_match(Some(uri)).map(|value| (MatchPolicy::Wildcard, value))
+    }
+
     /// Calls `visit` with every entry `uri` matches: the exact one, then prefixes from the shortest, then
     /// wildcard patterns.
     pub fn for_each_match(&self, uri: &str, mut visit: impl FnMut(MatchPolicy, &T)) {
@@ -146,6 +163,11 @@ impl<T> PrefixTable<T> {
             }
         }
         Some(removed)
+    }
+
+    fn longest_match(&self, uri: &str) -> Option<&T> {
+        let fitting = self.lengths.iter().rev().skip_while(|(len, _)| *len > uri.len());
+        fitting.filter_map(|&(len, _)| uri.get(..len).and_then(|prefix| self.entries.get(prefix))).next()
     }
 
     fn for_each_match(&self, uri: &str, mut visit: impl FnMut(&T)) {
@@ -240,6 +262,17 @@ impl<T> WildcardNode<T> {
 
     fn is_empty(&self) -> bool {
         self.value.is_none() && self.any.is_none() && self.children.is_empty()
+    }
+
+    /// The match that follows concrete components as long as it can: trying a component's own branch
+    /// before the "any" edge at every level ranks patterns by the lengths of their fixed runs, in order.
+    fn first_match(&self, rest: Option<&str>) -> Option<&T> {
+        let Some(components) = rest else {
+            return self.value.as_ref();
+        };
+        let (head, tail) = split_first(components);
+        let concrete = self.children.get(head).and_then(|child| child.first_match(tail));
+        concrete.or_else(|| self.any.as_ref().and_then(|any| any.first_match(tail)))
     }
 
     fn for_each_match(&self, rest: Option<&str>, visit: &mut impl FnMut(&T)) {
@@ -349,6 +382,47 @@ mod tests {
         assert_eq!(index.wildcards, 0);
         assert!(index.prefix.entries.is_empty() && index.prefix.lengths.is_empty());
         assert!(index.wildcard.is_empty(), "no empty trie nodes left behind");
+    }
+
+    #[test]
+    fn the_specs_best_match_examples() {
+        let mut index = UriIndex::default();
+        let registrations = [
+            (MatchPolicy::Exact, "a1.b2.c3.d4.e55", 1),
+            (MatchPolicy::Prefix, "a1.b2.c3", 2),
+            (MatchPolicy::Prefix, "a1.b2.c3.d4", 3),
+            (MatchPolicy::Wildcard, "a1.b2..d4.e5", 4),
+            (MatchPolicy::Wildcard, "a1.b2.c33..e5", 5),
+            (MatchPolicy::Wildcard, "a1.b2..d4.e5..g7", 6),
+            (MatchPolicy::Wildcard, "a1.b2..d4..f6.g7", 7),
+        ];
+        for (policy, uri, rpc) in registrations {
+            index.get_or_insert_with(policy, uri, || rpc);
+        }
+        fn best(index: &UriIndex<i32>, uri: &str) -> Option<i32> {
+            index.best_match(uri).map(|(_, rpc)| *rpc)
+        }
+        assert_eq!(best(&index, "a1.b2.c3.d4.e55"), Some(1));
+        assert_eq!(best(&index, "a1.b2.c3.d98.e74"), Some(2));
+        assert_eq!(best(&index, "a1.b2.c3.d4.e325"), Some(3));
+        assert_eq!(best(&index, "a1.b2.c55.d4.e5"), Some(4));
+        // The spec expects RPC 5 here, but "a1.b2.c3" is a prefix of "a1.b2.c33...": 11.8.1 matches prefixes
+        // as strings ("com.myapp.myobject1" matches "com.myapp.myobject1-mysubobject1"), as Crossbar does,
+        // and so does this table. Without the prefix registrations, the wildcard ranking gives RPC 5.
+        assert_eq!(best(&index, "a1.b2.c33.d4.e5"), Some(2));
+        index.remove(MatchPolicy::Prefix, "a1.b2.c3");
+        assert_eq!(best(&index, "a1.b2.c33.d4.e5"), Some(5));
+        assert_eq!(best(&index, "a1.b2.c88.d4.e5.f6.g7"), Some(6));
+        assert_eq!(best(&index, "a2.b2.c2.d2.e2"), None);
+        // The spec's prefix examples (11.8.1).
+        let mut index = UriIndex::default();
+        index.get_or_insert_with(MatchPolicy::Prefix, "com.myapp.myobject1", || ());
+        for uri in
+            ["com.myapp.myobject1.myprocedure1", "com.myapp.myobject1-mysubobject1", "com.myapp.myobject1"]
+        {
+            assert!(index.best_match(uri).is_some(), "{uri}");
+        }
+        assert!(index.best_match("com.myapp.myobject").is_none());
     }
 
     #[test]

@@ -222,6 +222,19 @@ async function runSuite(opts) {
   await expectError(b.register(shared, () => null, { invoke: 'random' }),
     'wamp.error.procedure_exists_with_different_invocation_policy', 'shared registration with another policy');
 
+  // Pattern-based registrations (11.8): the best match gets the call, and a pattern's callee learns the
+  // concrete procedure.
+  setStep('rpc: prefix and wildcard registrations');
+  const obj = `com.interop.${p}.obj`;
+  const concrete = (kind) => (args, kwargs, details) => [kind, details.procedure];
+  await b.register(`${obj}.`, concrete('prefix'), { match: 'prefix' });
+  await b.register(`com.interop.${p}..get`, concrete('wildcard'), { match: 'wildcard' });
+  for (const [called, kind] of [[`${obj}.x.get`, 'prefix'], [`com.interop.${p}.other.get`, 'wildcard']]) {
+    const res = await a.call(called);
+    check(util.isDeepStrictEqual(res, [kind, called]), `call ${called} answered ${show(res)}`);
+  }
+  await expectError(a.call(`com.interop.${p}.other.put`), 'wamp.error.no_such_procedure', 'no pattern match');
+
   setStep('error: call unregistered procedure');
   await expectError(a.call(`com.interop.${p}.nothing_here`), 'wamp.error.no_such_procedure', 'call unregistered');
 

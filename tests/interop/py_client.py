@@ -195,6 +195,28 @@ async def run_suite(args):
         "shared registration with another policy",
     )
 
+    # Pattern-based registrations (11.8): the best match gets the call, and a
+    # pattern's callee learns the concrete procedure.
+    set_step("rpc: prefix and wildcard registrations")
+    base = f"com.interop.{p}.obj"
+
+    def concrete(kind):
+        return lambda details=None: [kind, details.procedure]
+
+    await b.register(
+        concrete("prefix"), f"{base}.", options=RegisterOptions(match="prefix", details_arg="details")
+    )
+    await b.register(
+        concrete("wildcard"),
+        f"com.interop.{p}..get",
+        options=RegisterOptions(match="wildcard", details_arg="details"),
+    )
+    cases = [(f"{base}.x.get", "prefix"), (f"com.interop.{p}.other.get", "wildcard")]
+    for called, expected in cases:
+        res = await a.call(called)
+        check(res == [expected, called], f"call {called} answered {res!r}")
+    await expect_error(a.call(f"com.interop.{p}.other.put"), "wamp.error.no_such_procedure", "no pattern match")
+
     set_step("error: call unregistered procedure")
     await expect_error(a.call(f"com.interop.{p}.nothing_here"), "wamp.error.no_such_procedure", "call unregistered")
 

@@ -1,6 +1,7 @@
-//! Pattern-based subscriptions (12.5): prefix and wildcard matching across shards, EVENT.Details.topic,
-//! one EVENT per matching subscription, subscription IDs per (topic, match), and the refusals (an unknown
-//! `match` is a protocol violation, caught when the message is decoded: src/wamp/validate.rs).
+//! Pattern-based subscriptions (12.5) and registrations (11.8): prefix and wildcard matching across
+//! shards, EVENT.Details.topic and INVOCATION.Details.procedure, one EVENT per matching subscription but
+//! one best-matching registration per call, IDs per (URI, match), and the refusals (an unknown `match` is
+//! a protocol violation, caught when the message is decoded: src/wamp/validate.rs).
 
 use super::*;
 use crate::wamp::Id;
@@ -128,4 +129,91 @@ allow = { subscribe = true, publish = true }
     assert_eq!(subscribe(&mut mesh, 0, a, "prefix", "com."), Err(uris::NOT_AUTHORIZED.to_owned()));
     publish(&mut mesh, 1, publisher, "com.example.sport.news");
     assert_eq!(events(&mut mesh, 0, a).len(), 1);
+}
+
+fn register(
+    mesh: &mut Mesh,
+    shard: usize,
+    conn: ConnId,
+    policy: &str,
+    procedure: &str,
+) -> Result<Id, String> {
+    let options = dict! { "match" => policy };
+    mesh.frame(shard, conn, &Message::Register { request: 1, options, procedure: procedure.into() });
+    match mesh.take(shard, conn).as_slice() {
+        [Message::Registered { registration, .. }] => Ok(*registration),
+        [Message::Error { error, .. }] => Err(error.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_call_goes_to_the_best_matching_registration_with_the_concrete_procedure() {
+    let mut mesh = Mesh::new(2);
+    let (exact, prefix, wildcard, caller) = (mesh.join(0), mesh.join(1), mesh.join(0), mesh.join(1));
+    let callees = [(0, exact), (1, prefix), (0, wildcard)];
+    let exact_id = register(&mut mesh, 0, exact, "exact", "com.myapp.myobject1.get").unwrap();
+    let prefix_id = register(&mut mesh, 1, prefix, "prefix", "com.myapp.myobject1").unwrap();
+    let wildcard_id = register(&mut mesh, 0, wildcard, "wildcard", "com.myapp..get").unwrap();
+    let cases = [
+        ("com.myapp.myobject1.get", 0, exact_id, false),
+        ("com.myapp.myobject1-sub", 1, prefix_id, true),
+        ("com.myapp.myobject1.set", 1, prefix_id, true),
+        ("com.myapp.myobject2.get", 2, wildcard_id, true),
+    ];
+    for (n, (procedure, callee, registration_id, concrete)) in cases.into_iter().enumerate() {
+        let request = n as Id + 1;
+        let call =
+            Message::Call { request, options: Dict::new(), procedure: procedure.into(), payload: args("x") };
+        mesh.frame(1, caller, &call);
+        for (index, &(shard, conn)) in callees.iter().enumerate() {
+            let got = mesh.take(shard, conn);
+            if index != callee {
+                assert!(got.is_empty(), "{procedure}: callee {index} got {got:?}");
+                continue;
+            }
+            let [Message::Invocation { request: invocation, registration, details, .. }] = got.as_slice()
+            else {
+                panic!("{procedure}: {got:?}");
+            };
+            assert_eq!(*registration, registration_id, "{procedure}");
+            let told = details.get("procedure").and_then(Value::as_str);
+            assert_eq!(told, concrete.then_some(procedure), "{procedure}: INVOCATION.Details.procedure");
+            let answer = Message::Yield { request: *invocation, options: Dict::new(), payload: args("y") };
+            mesh.frame(shard, conn, &answer);
+        }
+        assert!(matches!(mesh.take(1, caller).as_slice(), [Message::Result { .. }]), "{procedure}");
+    }
+    let call =
+        Message::Call { request: 9, options: Dict::new(), procedure: "com.other".into(), payload: args("x") };
+    mesh.frame(1, caller, &call);
+    assert!(
+        matches!(mesh.take(1, caller).as_slice(), [Message::Error { error, .. }] if error == uris::NO_SUCH_PROCEDURE)
+    );
+}
+
+#[test]
+fn pattern_registrations_are_their_own_procedures_and_go_away_with_their_callee() {
+    let mut mesh = Mesh::new(2);
+    let (a, b, caller) = (mesh.join(0), mesh.join(1), mesh.join(0));
+    let prefix = register(&mut mesh, 0, a, "prefix", "x.y").unwrap();
+    let wildcard = register(&mut mesh, 1, b, "wildcard", "x.y").unwrap();
+    assert_ne!(prefix, wildcard, "the same URI under another policy is another registration");
+    assert_eq!(register(&mut mesh, 1, b, "prefix", "x.y"), Err(uris::PROCEDURE_ALREADY_EXISTS.to_owned()));
+    assert_eq!(register(&mut mesh, 1, b, "wildcard", "x..#"), Err(uris::INVALID_URI.to_owned()));
+    mesh.frame(0, a, &Message::Goodbye { details: Dict::new(), reason: "wamp.close.normal".into() });
+    mesh.take(0, a);
+    // Only the wildcard registration is left; "x.y" matches it (same component count).
+    let call =
+        Message::Call { request: 1, options: Dict::new(), procedure: "x.y".into(), payload: args("x") };
+    mesh.frame(0, caller, &call);
+    assert!(
+        matches!(mesh.take(1, b).as_slice(), [Message::Invocation { registration, .. }] if *registration == wildcard)
+    );
+    let call =
+        Message::Call { request: 2, options: Dict::new(), procedure: "x.y.z".into(), payload: args("x") };
+    mesh.frame(0, caller, &call);
+    assert!(
+        matches!(mesh.take(0, caller).as_slice(), [Message::Error { error, .. }] if error == uris::NO_SUCH_PROCEDURE)
+    );
 }
