@@ -56,15 +56,8 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        // `match` names one of the three policies: the message was validated when it was decoded.
-        let policy =
-            options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default();
-        let check = self.registry.realm(realm).uri_check;
-        // Patterns may have empty components (2.1.1): wildcards, and prefixes such as "com.myapp.".
-        let valid = match policy {
-            MatchPolicy::Exact => uri::is_valid(&topic, check),
-            MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(&topic, check),
-        };
+        let policy = MatchPolicy::of(&options);
+        let valid = policy.is_valid(&topic, self.registry.realm(realm).uri_check);
         if !valid {
             let text = format!("{topic:?} is not a valid topic URI for {} matching", policy.as_str());
             return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);

@@ -150,16 +150,11 @@ impl ShardRouter {
             return;
         };
         let (session_id, realm) = (session.id, session.realm);
-        // `match` and `invoke` name known policies: the message was validated when it was decoded.
-        let matching =
-            options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default();
+        // `invoke` names a known policy: the message was validated when it was decoded.
         let policy =
             options.get("invoke").and_then(Value::as_str).and_then(InvokePolicy::parse).unwrap_or_default();
-        let check = self.registry.realm(realm).uri_check;
-        let valid = match matching {
-            MatchPolicy::Exact => uri::is_valid(&procedure, check),
-            MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(&procedure, check),
-        };
+        let matching = MatchPolicy::of(&options);
+        let valid = matching.is_valid(&procedure, self.registry.realm(realm).uri_check);
         if !valid {
             let text =
                 format!("{procedure:?} is not a valid procedure URI for {} matching", matching.as_str());

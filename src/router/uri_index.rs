@@ -15,6 +15,9 @@
 use ahash::AHashMap;
 use serde::Deserialize;
 
+use crate::wamp::uri::{self, UriCheck};
+use crate::wamp::{Dict, Value};
+
 /// How a URI pattern matches (SUBSCRIBE.Options.match, REGISTER.Options.match, permission rules).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +36,21 @@ impl MatchPolicy {
             "prefix" => Some(MatchPolicy::Prefix),
             "wildcard" => Some(MatchPolicy::Wildcard),
             _ => None,
+        }
+    }
+
+    /// The policy SUBSCRIBE or REGISTER options ask for: `exact` unless `match` says otherwise (its
+    /// value was validated when the message was decoded).
+    pub fn of(options: &Dict) -> MatchPolicy {
+        options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default()
+    }
+
+    /// Whether `uri` is a valid URI under this policy: patterns may have empty components (2.1.1), as
+    /// wildcards and prefixes such as "com.myapp." do.
+    pub fn is_valid(self, uri: &str, check: UriCheck) -> bool {
+        match self {
+            MatchPolicy::Exact => uri::is_valid(uri, check),
+            MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(uri, check),
         }
     }
 
