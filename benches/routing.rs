@@ -18,10 +18,13 @@
 //!
 //! Short by default (1 s warm-up, 3 s measurement per bench; the command line overrides it). Building the
 //! 10^6-subscription shard takes a few seconds; it is built only if one of its benches runs (filters
-//! apply) and printed on stderr.
+//! apply) and printed on stderr, with the heap bytes each subscription or registration takes (counted by the
+//! bench's allocator).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +92,39 @@ fn request(router: &mut ShardRouter, conn: u64, message: &Message, out: &mut Out
     frame
 }
 
+/// The system allocator, counting the bytes live on the heap: what a table of subscriptions or
+/// registrations takes, exactly (the process's RSS would show what the allocator keeps from earlier
+/// tables instead).
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to `System` unchanged; only the byte count is added on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> usize {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
 fn decoded(frame: Bytes) -> Message {
     codec::decode(Serializer::MsgPack, frame).expect("router output decodes")
 }
@@ -112,7 +148,7 @@ struct SubscriptionShard {
 
 impl SubscriptionShard {
     fn new(n: usize, policy: &str) -> SubscriptionShard {
-        let started = Instant::now();
+        let (started, live) = (Instant::now(), live_bytes());
         let mut router = ShardRouter::new(0, 1, registry(n, 0));
         let subscriber = join(&mut router, Serializer::MsgPack);
         let mut out = Outbox::default();
@@ -129,7 +165,11 @@ impl SubscriptionShard {
             }
         }
         let publisher = join(&mut router, Serializer::MsgPack);
-        eprintln!("setup: {n} {policy} subscriptions on one shard in {:.2?}", started.elapsed());
+        let per = live_bytes().saturating_sub(live) / n;
+        eprintln!(
+            "setup: {n} {policy} subscriptions on one shard in {:.2?}, {per} heap bytes each",
+            started.elapsed()
+        );
         SubscriptionShard { router, publisher, out }
     }
 
@@ -199,7 +239,7 @@ struct DealerShard {
 
 impl DealerShard {
     fn new(n: usize) -> DealerShard {
-        let started = Instant::now();
+        let (started, live) = (Instant::now(), live_bytes());
         let mut router = ShardRouter::new(0, 1, registry(0, n));
         let callee = join(&mut router, Serializer::MsgPack);
         let mut out = Outbox::default();
@@ -224,7 +264,11 @@ impl DealerShard {
                 codec::encode_to_bytes(&call, Serializer::MsgPack)
             })
             .collect();
-        eprintln!("setup: {n} registrations on one shard in {:.2?}", started.elapsed());
+        let per = live_bytes().saturating_sub(live) / n;
+        eprintln!(
+            "setup: {n} registrations on one shard in {:.2?}, {per} heap bytes each",
+            started.elapsed()
+        );
         let mut shard = DealerShard { router, caller, callee, calls, invocations: 0, out };
         // The first INVOCATION is numbered 1, as `yields` assumes.
         shard.router.handle_frame(shard.caller, shard.calls[0].clone(), &mut shard.out);
