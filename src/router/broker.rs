@@ -57,9 +57,7 @@ impl ShardRouter {
         };
         let (session_id, realm) = (session.id, session.realm);
         let policy = MatchPolicy::of(&options);
-        let valid = policy.is_valid(&topic, self.registry.realm(realm).uri_check);
-        if !valid {
-            let text = format!("{topic:?} is not a valid topic URI for {} matching", policy.as_str());
+        if let Err(text) = policy.check(&topic, self.registry.realm(realm).uri_check) {
             return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);
         }
         let held = HeldSubscription { policy, topic };

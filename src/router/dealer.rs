@@ -154,10 +154,7 @@ impl ShardRouter {
         let policy =
             options.get("invoke").and_then(Value::as_str).and_then(InvokePolicy::parse).unwrap_or_default();
         let matching = MatchPolicy::of(&options);
-        let valid = matching.is_valid(&procedure, self.registry.realm(realm).uri_check);
-        if !valid {
-            let text =
-                format!("{procedure:?} is not a valid procedure URI for {} matching", matching.as_str());
+        if let Err(text) = matching.check(&procedure, self.registry.realm(realm).uri_check) {
             return self.error(conn, code::REGISTER, request, uris::INVALID_URI, &text, out);
         }
         let max = self.registry.realm(realm).limits.max_registrations;

@@ -18,6 +18,11 @@ use serde::Deserialize;
 use crate::wamp::uri::{self, UriCheck};
 use crate::wamp::{Dict, Value};
 
+/// The longest prefix or wildcard pattern accepted. It bounds what patterns cost every publication or
+/// call: a prefix lookup probes once per distinct prefix length that fits the URI, and the wildcard trie
+/// is walked (recursively) one level per component.
+pub const MAX_PATTERN_BYTES: usize = 256;
+
 /// How a URI pattern matches (SUBSCRIBE.Options.match, REGISTER.Options.match, permission rules).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -45,13 +50,21 @@ impl MatchPolicy {
         options.get("match").and_then(Value::as_str).and_then(MatchPolicy::parse).unwrap_or_default()
     }
 
-    /// Whether `uri` is a valid URI under this policy: patterns may have empty components (2.1.1), as
-    /// wildcards and prefixes such as "com.myapp." do.
-    pub fn is_valid(self, uri: &str, check: UriCheck) -> bool {
-        match self {
+    /// Checks `uri` as a URI under this policy: patterns may have empty components (2.1.1), as
+    /// wildcards and prefixes such as "com.myapp." do, and are at most [`MAX_PATTERN_BYTES`] long.
+    /// `Err` says why not.
+    pub fn check(self, uri: &str, check: UriCheck) -> Result<(), String> {
+        let valid = match self {
             MatchPolicy::Exact => uri::is_valid(uri, check),
             MatchPolicy::Prefix | MatchPolicy::Wildcard => uri::is_valid_pattern(uri, check),
+        };
+        if !valid {
+            return Err(format!("{uri:?} is not a valid URI for {} matching", self.as_str()));
         }
+        if self != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
+            return Err(format!("a {} pattern may be at most {MAX_PATTERN_BYTES} bytes long", self.as_str()));
+        }
+        Ok(())
     }
 
     pub fn as_str(self) -> &'static str {

@@ -4,6 +4,7 @@
 //! a protocol violation, caught when the message is decoded: src/wamp/validate.rs).
 
 use super::*;
+use crate::router::uri_index::MAX_PATTERN_BYTES;
 use crate::wamp::Id;
 
 fn subscribe(mesh: &mut Mesh, shard: usize, conn: ConnId, policy: &str, topic: &str) -> Result<Id, String> {
@@ -106,6 +107,13 @@ fn bad_policies_and_patterns_are_refused() {
     assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", "a.#.b"), Err(uris::INVALID_URI.to_owned()));
     assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "a b"), Err(uris::INVALID_URI.to_owned()));
     assert!(subscribe(&mut mesh, 0, conn, "prefix", "com.myapp.").is_ok(), "a prefix may end in a dot");
+    // Patterns are bounded (what they cost every publish grows with their length and depth).
+    let longest = ".".repeat(MAX_PATTERN_BYTES);
+    assert!(subscribe(&mut mesh, 0, conn, "wildcard", &longest).is_ok());
+    let longer = ".".repeat(MAX_PATTERN_BYTES + 1);
+    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", &longer), Err(uris::INVALID_URI.to_owned()));
+    assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", &"a".repeat(300)), Err(uris::INVALID_URI.to_owned()));
+    assert!(subscribe(&mut mesh, 0, conn, "exact", &"a".repeat(300)).is_ok(), "exact URIs are not patterns");
 }
 
 #[test]
