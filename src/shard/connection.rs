@@ -1,8 +1,8 @@
 //! One accepted connection, from transport handshake to close: the reader loop feeds decoded frames to the
-//! shard's router; a writer task drains the connection's outbound queue; an idle watcher pings a quiet
-//! peer and closes a silent one. The session never leaves the shard that accepted it.
+//! shard's router; a writer task drains the connection's outbound queue; the shard's sweeper
+//! ([`super::liveness`]) pings a quiet peer and closes a silent one. The session never leaves the shard
+//! that accepted it.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,14 +14,14 @@ use tracing::{debug, info};
 
 use crate::auth::TransportInfo;
 use crate::config::{EndpointKind, Limits};
-use crate::router::{ConnId, ConnLimits, Registry};
-use crate::stats::{Counter, Stats};
+use crate::router::{ConnLimits, Registry};
+use crate::stats::Counter;
 use crate::transport::{self, accept, tls, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
 use super::connection_gate::{ConnectionGate, GateGuard, Refusal};
 use super::core::ShardCore;
+use super::liveness::{Deadlines, Liveness};
 use super::outbound::{write_loop, OutFrame, Outbound};
-use super::queue::Signal;
 use super::split::split;
 
 /// What a listener's connections share: the endpoint's kind and limits, the router-wide connection gate
@@ -148,58 +148,23 @@ async fn run<S>(
     };
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
-    let outbound =
-        Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer, endpoint.registry.clone()));
+    let liveness = Liveness::new(Deadlines::new(limits), framing, timeout);
+    let outbound = Rc::new(Outbound::new(
+        limits.max_outbound_bytes,
+        limits.slow_consumer,
+        endpoint.registry.clone(),
+        liveness,
+    ));
     let conn_limits =
         ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth, join_timeout: timeout };
     let conn = core.open(serializer, conn_limits, transport, outbound.clone());
-    // Set when the connection ends: the helper tasks below watch it and end on their own. (Dropping a
-    // glommio task that waits on a timer cancels it but leaks its memory, about 120 bytes each.)
-    let ended = Rc::new(Signal::default());
-    glommio::spawn_local({
-        let (core, ended) = (core.clone(), ended.clone());
-        async move {
-            let expired = futures_lite::future::or(
-                async {
-                    ended.wait().await;
-                    false
-                },
-                async {
-                    glommio::timer::sleep(timeout).await;
-                    true
-                },
-            )
-            .await;
-            if expired {
-                core.with_router(|router, out| router.hello_timeout(conn, out));
-            }
-        }
-    })
-    .detach();
     let (mut reader, writer) = split(stream);
     let writer_task = glommio::spawn_local({
         let outbound = outbound.clone();
         async move { write_loop(writer, &outbound, framing, serializer, max_outbound).await }
     });
-
-    // The idle watcher: the reader only stamps the time of each read that brought bytes; the watcher
-    // sleeps until the next ping or idle deadline and looks at that stamp.
-    let last_inbound = Rc::new(Cell::new(Instant::now()));
-    let watch = IdleWatch::new(limits);
-    if let Some(watch) = watch {
-        let run = watch.run(
-            last_inbound.clone(),
-            outbound.clone(),
-            framing,
-            core.shard,
-            conn,
-            endpoint.registry.clone(),
-        );
-        let ended = ended.clone();
-        glommio::spawn_local(async move { futures_lite::future::or(ended.wait(), run).await }).detach();
-    }
     // Ends a wait of the reader when the connection must end without it: the writer stopped (peer gone,
-    // overflow), or the connection was closed from elsewhere (the idle watcher, a timer, another shard).
+    // overflow), or the connection was closed from elsewhere (the idle timeout, a timer, another shard).
     let interrupted = || futures_lite::future::or(outbound.finished.wait(), outbound.closed.wait());
 
     let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
@@ -242,7 +207,7 @@ async fn run<S>(
         // Inbound backpressure: a connection that does not read its own answers is not read from either.
         // While it reads what is queued for it, it is not idle.
         let room = async {
-            outbound.wait_for_room(|| last_inbound.set(Instant::now())).await;
+            outbound.wait_for_room(|| outbound.liveness.touch()).await;
             true
         };
         if !futures_lite::future::or(room, async {
@@ -262,7 +227,7 @@ async fn run<S>(
         .await;
         match read {
             Some(Ok(n)) if n > 0 => {
-                last_inbound.set(Instant::now());
+                outbound.liveness.touch();
                 buf.truncate(start + n);
                 chunk = if n == chunk { (chunk * 2).min(READ_CHUNK_MAX) } else { READ_CHUNK_MIN };
             }
@@ -270,7 +235,6 @@ async fn run<S>(
         }
     }
 
-    ended.set();
     core.closed(conn);
     outbound.close();
     if outbound.dropped_events() > 0 {
@@ -298,73 +262,4 @@ fn fail_transport(outbound: &Outbound, framing: Framing, code: u16, reason: &str
         outbound.push(OutFrame::Raw(close.freeze()));
     }
     outbound.close();
-}
-
-/// When a quiet connection is pinged and when a silent one is closed (`ping_interval_secs`,
-/// `idle_timeout_secs`; 0 disables each).
-#[derive(Debug, Clone, Copy)]
-struct IdleWatch {
-    ping: Option<Duration>,
-    idle: Option<Duration>,
-}
-
-impl IdleWatch {
-    /// `None` when neither is enabled: no watcher at all.
-    fn new(limits: &Limits) -> Option<IdleWatch> {
-        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        let watch = IdleWatch { ping: secs(limits.ping_interval_secs), idle: secs(limits.idle_timeout_secs) };
-        (watch.ping.is_some() || watch.idle.is_some()).then_some(watch)
-    }
-
-    /// Runs for the life of the connection (until the reader sets `ended`). Pings once `ping` passed without
-    /// inbound bytes (and again every `ping` while it stays quiet); once `idle` passed without any (a pong
-    /// counts), closes the transport (WebSocket close 1001; RawSocket has none), counts it and closes the outbound queue (which wakes the reader).
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        self,
-        last_inbound: Rc<Cell<Instant>>,
-        outbound: Rc<Outbound>,
-        framing: Framing,
-        shard: usize,
-        conn: ConnId,
-        registry: Arc<Registry>,
-    ) {
-        let mut last_ping: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            let last = last_inbound.get();
-            if let Some(limit) = self.idle {
-                if now.saturating_duration_since(last) >= limit {
-                    return self.timed_out(&outbound, framing, shard, conn, &registry.stats);
-                }
-            }
-            let mut next = self.idle.map(|limit| last + limit);
-            if let Some(interval) = self.ping {
-                // Quiet since the last inbound bytes or the last ping, whichever came later.
-                let mut since = last_ping.map_or(last, |p| p.max(last));
-                if now.saturating_duration_since(since) >= interval {
-                    let mut ping = BytesMut::new();
-                    transport::encode_ping(framing, b"", &mut ping);
-                    outbound.try_push(OutFrame::Raw(ping.freeze()));
-                    last_ping = Some(now);
-                    since = now;
-                }
-                next = Some(next.map_or(since + interval, |n| n.min(since + interval)));
-            }
-            let wait = next.map_or(Duration::from_secs(3600), |n| n.saturating_duration_since(now));
-            glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
-        }
-    }
-
-    fn timed_out(&self, outbound: &Outbound, framing: Framing, shard: usize, conn: ConnId, stats: &Stats) {
-        debug!(shard, conn, idle_timeout = ?self.idle, "no inbound traffic within the idle timeout; closing");
-        stats.bump(Counter::IdleTimeouts);
-        // Like `fail_transport`, but a queue too full for the close frame does not count as a slow consumer.
-        let mut close = BytesMut::new();
-        transport::encode_close(framing, 1001, "idle timeout", &mut close);
-        if !close.is_empty() {
-            outbound.try_push(OutFrame::Raw(close.freeze()));
-        }
-        outbound.close();
-    }
 }

@@ -13,10 +13,11 @@ use tracing::{info, warn};
 
 use crate::config::SlowConsumerPolicy;
 use crate::router::Registry;
-use crate::stats::Counter;
+use crate::stats::{Counter, Stats};
 use crate::transport::{self, Framing};
 use crate::wamp::codec::Serializer;
 
+use super::liveness::Liveness;
 use super::queue::{Notify, Queue, Signal};
 
 /// Something to write to a connection.
@@ -36,7 +37,8 @@ impl OutFrame {
     }
 }
 
-/// The outbound side of one connection, shared by its reader task, its writer task and the router.
+/// The outbound side of one connection, shared by its reader task, its writer task, the router and the
+/// shard's sweeper (which also keeps the connection's [`Liveness`] here, saving an allocation).
 pub struct Outbound {
     queue: Queue<OutFrame>,
     /// Bytes queued and not yet written.
@@ -59,10 +61,17 @@ pub struct Outbound {
     written: Notify,
     /// Where slow-consumer disconnects and dropped events are counted (`registry.stats`).
     registry: Arc<Registry>,
+    /// When the peer was last heard from, and its ping, idle and HELLO deadlines.
+    pub liveness: Liveness,
 }
 
 impl Outbound {
-    pub fn new(limit: usize, policy: SlowConsumerPolicy, registry: Arc<Registry>) -> Outbound {
+    pub fn new(
+        limit: usize,
+        policy: SlowConsumerPolicy,
+        registry: Arc<Registry>,
+        liveness: Liveness,
+    ) -> Outbound {
         Outbound {
             queue: Queue::default(),
             queued: Cell::new(0),
@@ -75,6 +84,7 @@ impl Outbound {
             stop: Signal::default(),
             written: Notify::default(),
             registry,
+            liveness,
         }
     }
 
@@ -153,6 +163,10 @@ impl Outbound {
 
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.registry.stats
     }
 
     pub fn dropped_events(&self) -> u64 {
