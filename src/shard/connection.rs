@@ -2,13 +2,20 @@
 //! shard's router; a writer task drains the connection's outbound queue; the shard's sweeper
 //! ([`super::liveness`]) pings a quiet peer and closes a silent one. The session never leaves the shard
 //! that accepted it.
+//!
+//! Memory per connection is what bounds how many sessions a router holds, so an idle connection keeps no
+//! read buffer: reads go through the shard's scratch buffer.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
@@ -37,10 +44,8 @@ pub struct Endpoint {
     pub tls: Option<TlsAcceptor>,
 }
 
-/// How many bytes a read may add to the connection's buffer: it grows while reads fill it and shrinks back
-/// when they do not, so a quiet connection does not zero 64 KiB for every read.
-const READ_CHUNK_MIN: usize = 4 * 1024;
-const READ_CHUNK_MAX: usize = 64 * 1024;
+/// The size of the shard's read scratch buffer: the most one read takes in.
+pub const READ_SCRATCH: usize = 64 * 1024;
 /// How long a closing connection may take to flush what is queued for it.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
@@ -131,7 +136,7 @@ async fn run<S>(
     };
     let (universal, only) = framings(endpoint.kind);
     let timeout = Duration::from_secs(limits.handshake_timeout_secs);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
+    let mut buf = BytesMut::new();
     let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
     let accepted = match glommio::timer::timeout(handshake_timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
@@ -168,7 +173,6 @@ async fn run<S>(
     let interrupted = || futures_lite::future::or(outbound.finished.wait(), outbound.closed.wait());
 
     let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
-    let mut chunk = READ_CHUNK_MIN;
     'connection: loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -218,19 +222,21 @@ async fn run<S>(
         {
             break;
         }
-        let start = buf.len();
-        buf.resize(start + chunk, 0);
-        let read = futures_lite::future::or(async { Some(reader.read(&mut buf[start..]).await) }, async {
-            interrupted().await;
-            None
-        })
+        // Nothing half-read: give the buffer back (its frames keep what they share of it), so an idle
+        // connection holds no read buffer.
+        if buf.is_empty() {
+            buf = BytesMut::new();
+        }
+        let read = futures_lite::future::or(
+            async { Some(read_into(&mut reader, &core.read_scratch, &mut buf).await) },
+            async {
+                interrupted().await;
+                None
+            },
+        )
         .await;
         match read {
-            Some(Ok(n)) if n > 0 => {
-                outbound.liveness.touch();
-                buf.truncate(start + n);
-                chunk = if n == chunk { (chunk * 2).min(READ_CHUNK_MAX) } else { READ_CHUNK_MIN };
-            }
+            Some(Ok(n)) if n > 0 => outbound.liveness.touch(),
             _ => break,
         }
     }
@@ -252,6 +258,22 @@ async fn run<S>(
         std::future::pending::<()>().await
     };
     futures_lite::future::or(writer_task, give_up).await;
+}
+
+/// Reads what the stream has (at most [`READ_SCRATCH`] bytes) into the shard's scratch buffer and appends
+/// it to `buf`. Connections own no read buffer while they wait: `buf` holds only a frame's unread part.
+/// The scratch is borrowed for one poll at a time, never across a wait.
+fn read_into<'a, R: AsyncRead + Unpin>(
+    reader: &'a mut R,
+    scratch: &'a RefCell<Box<[u8]>>,
+    buf: &'a mut BytesMut,
+) -> impl Future<Output = std::io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| {
+        let mut scratch = scratch.borrow_mut();
+        let n = std::task::ready!(Pin::new(&mut *reader).poll_read(cx, &mut scratch))?;
+        buf.extend_from_slice(&scratch[..n]);
+        Poll::Ready(Ok(n))
+    })
 }
 
 /// Ends the transport: a WebSocket close frame with `code` (RawSocket has none), then close.

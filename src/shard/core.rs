@@ -14,6 +14,7 @@ use crate::config::Limits;
 use crate::router::{ConnId, ConnLimits, Effect, Outbox, PeerMessage, ShardRouter};
 use crate::wamp::codec::Serializer;
 
+use super::connection::READ_SCRATCH;
 use super::liveness::{Sweeper, TICK};
 use super::outbound::{OutFrame, Outbound};
 use super::queue::{Notify, Queue, Signal};
@@ -39,6 +40,8 @@ pub struct ShardCore {
     sweeper: Sweeper,
     /// Wakes the sweeper when it has something to watch again.
     sweeper_wake: Notify,
+    /// What every connection of this shard reads into (see `connection::read_into`).
+    pub read_scratch: RefCell<Box<[u8]>>,
 }
 
 /// The longest the call timer sleeps while calls with a timeout are pending: a call made meanwhile with
@@ -60,6 +63,7 @@ impl ShardCore {
             call_timer_idle: Cell::new(false),
             sweeper: Sweeper::default(),
             sweeper_wake: Notify::default(),
+            read_scratch: RefCell::new(vec![0; READ_SCRATCH].into_boxed_slice()),
         }
     }
 
