@@ -4,7 +4,8 @@
 //! that accepted it.
 //!
 //! Memory per connection is what bounds how many sessions a router holds, so an idle connection keeps no
-//! read buffer: reads go through the shard's scratch buffer.
+//! buffers: reads go through the shard's scratch buffer, and the writer allocates its batch only while it
+//! has something to write.
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -1,7 +1,8 @@
 //! A connection's outbound side: the byte-bounded queue of encoded messages the router produced for it,
 //! and the writer task that frames them for the transport and writes them in batches (one syscall for
 //! many messages). A connection that does not read fast enough hits the bound and gets the configured
-//! slow-consumer policy; it never makes the router grow without limit.
+//! slow-consumer policy; it never makes the router grow without limit. The writer holds its batch buffer
+//! only while it has something to write: an idle connection keeps none.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -193,7 +194,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     max_outbound: usize,
 ) {
     const BATCH_KEEP: usize = 256 * 1024;
-    let mut batch = BytesMut::with_capacity(16 * 1024);
+    let mut batch = BytesMut::new();
     let mut items = VecDeque::new();
     while outbound.queue.ready().await && !outbound.stop.is_set() {
         outbound.queue.take_all(&mut items);
@@ -224,9 +225,12 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
         }
         outbound.queued.set(outbound.queued.get() - taken);
         outbound.written.notify();
+        // Kept for the next batch while more is queued (a busy connection does not allocate per batch);
+        // given back when the queue is empty or it grew large.
         batch.clear();
-        if batch.capacity() > BATCH_KEEP {
-            batch = BytesMut::with_capacity(16 * 1024);
+        if outbound.queue.is_empty() || batch.capacity() > BATCH_KEEP {
+            batch = BytesMut::new();
+            items = VecDeque::new();
         }
     }
     if !outbound.stop.is_set() {
