@@ -4,8 +4,9 @@
 //! that accepted it.
 //!
 //! Memory per connection is what bounds how many sessions a router holds, so an idle connection keeps no
-//! buffers: reads go through the shard's scratch buffer, and the writer allocates its batch only while it
-//! has something to write.
+//! buffers: reads go through the shard's scratch buffer, the writer allocates its batch only while it has
+//! something to write, and the rarely taken branches (TLS, the handshake) are boxed so that the
+//! connection's task does not carry their state for its whole life.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -60,7 +61,7 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 pub async fn serve<S>(
     core: Rc<ShardCore>,
     mut stream: S,
-    mut transport: TransportInfo,
+    transport: TransportInfo,
     endpoint: Rc<Endpoint>,
     admission: Result<GateGuard, Refusal>,
 ) where
@@ -78,7 +79,8 @@ pub async fn serve<S>(
             }
             let (universal, only) = framings(endpoint.kind);
             let why = refusal.describe();
-            let refuse = accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size);
+            let refuse =
+                Box::pin(accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size));
             let _ = glommio::timer::timeout(timeout, async { Ok(refuse.await) }).await;
             return;
         }
@@ -86,13 +88,30 @@ pub async fn serve<S>(
     let Some(acceptor) = &endpoint.tls else {
         return run(core, stream, transport, &endpoint, timeout).await;
     };
+    // Boxed: a plain connection's task does not carry room for rustls' state all its life.
+    Box::pin(serve_tls(core, stream, transport, &endpoint, acceptor, timeout)).await
+}
+
+/// Serves an admitted connection on a TLS endpoint: the TLS handshake, then [`run`] over TLS, both within
+/// `timeout` together.
+async fn serve_tls<S>(
+    core: Rc<ShardCore>,
+    stream: S,
+    mut transport: TransportInfo,
+    endpoint: &Endpoint,
+    acceptor: &TlsAcceptor,
+    timeout: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let stats = &endpoint.registry.stats;
     let started = Instant::now();
     let handshake = acceptor.accept(stream);
     match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(stream)) => {
             transport.tls = Some(Box::new(tls::tls_info(stream.get_ref().1)));
             let left = timeout.saturating_sub(started.elapsed());
-            run(core, stream, transport, &endpoint, left).await
+            run(core, stream, transport, endpoint, left).await
         }
         // Closed before the handshake completed, without a TLS error: a port probe, a health check, or a
         // client that gave up (a client that rejects the certificate says so with an alert: counted).
@@ -138,7 +157,8 @@ async fn run<S>(
     let (universal, only) = framings(endpoint.kind);
     let timeout = Duration::from_secs(limits.handshake_timeout_secs);
     let mut buf = BytesMut::new();
-    let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
+    // Boxed: its state is needed only until the handshake is done.
+    let handshake = Box::pin(accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits));
     let accepted = match glommio::timer::timeout(handshake_timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
         // Closed before sending a byte: no handshake was attempted (a port probe, a health check).
