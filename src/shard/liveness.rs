@@ -26,7 +26,7 @@ use super::outbound::{OutFrame, Outbound};
 pub const TICK: Duration = Duration::from_millis(250);
 
 /// When a quiet connection is pinged and when a silent one is closed (`ping_interval_secs`,
-/// `idle_timeout_secs`; `None` disables each), and how long it has to send HELLO.
+/// `idle_timeout_secs`; `None` disables each).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
     ping: Option<Duration>,
