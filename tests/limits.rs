@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,23 +18,41 @@ fn flood_config(policy: &str) -> String {
     config(2, "", &format!("max_outbound_bytes = 4194304\nslow_consumer = \"{policy}\""))
 }
 
-/// Publishes `EVENTS` events of 1 KiB, waiting for an acknowledgment every 100, while `reader` reads them.
+/// How far the publisher may run ahead of the reading subscriber: well within the 4 MiB outbound bound, so
+/// only a subscriber that stops reading can hit it, however fast the router and the test threads run
+/// relative to each other.
+const AHEAD: usize = 1_000;
+
+/// Publishes `EVENTS` events of 1 KiB, waiting for an acknowledgment every 100 and for `reader` to be
+/// within [`AHEAD`] events, while `reader` reads them.
 fn flood(router: &TestRouter) -> std::thread::JoinHandle<usize> {
     let mut fast = Client::join(router.addr, Serializer::MsgPack);
     fast.subscribe("t.flood");
-    let reader = std::thread::spawn(move || {
-        let mut n = 0;
-        while n < EVENTS {
-            fast.expect_event();
-            n += 1;
+    let read = Arc::new(AtomicUsize::new(0));
+    let reader = std::thread::spawn({
+        let read = read.clone();
+        move || {
+            let mut n = 0;
+            while n < EVENTS {
+                fast.expect_event();
+                n += 1;
+                read.store(n, Ordering::Relaxed);
+            }
+            n
         }
-        n
     });
     let mut publisher = Client::join(router.addr, Serializer::MsgPack);
     let blob = Value::Bytes(vec![7; 1024]);
     for i in 0..EVENTS {
         if i % 100 == 99 {
             publisher.publish_acked("t.flood", std::slice::from_ref(&blob), Default::default());
+            let deadline = Instant::now() + TIMEOUT;
+            while read.load(Ordering::Relaxed) + AHEAD < i
+                && !reader.is_finished()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         } else {
             publisher.publish("t.flood", std::slice::from_ref(&blob));
         }

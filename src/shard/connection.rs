@@ -1,27 +1,36 @@
 //! One accepted connection, from transport handshake to close: the reader loop feeds decoded frames to the
-//! shard's router; a writer task drains the connection's outbound queue; an idle watcher pings a quiet
-//! peer and closes a silent one. The session never leaves the shard that accepted it.
+//! shard's router; a writer task drains the connection's outbound queue; the shard's sweeper
+//! ([`super::liveness`]) pings a quiet peer and closes a silent one. The session never leaves the shard
+//! that accepted it.
+//!
+//! Memory per connection is what bounds how many sessions a router holds, so an idle connection keeps no
+//! buffers: reads go through the shard's scratch buffer, the writer allocates its batch only while it has
+//! something to write, and the rarely taken branches (TLS, the handshake) are boxed so that the
+//! connection's task does not carry their state for its whole life.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use crate::auth::TransportInfo;
 use crate::config::{EndpointKind, Limits};
-use crate::router::{ConnId, ConnLimits, Registry};
-use crate::stats::{Counter, Stats};
+use crate::router::{ConnLimits, Registry};
+use crate::stats::Counter;
 use crate::transport::{self, accept, tls, Decoder, Framing, Incoming, TransportError, TransportLimits};
 
 use super::connection_gate::{ConnectionGate, GateGuard, Refusal};
 use super::core::ShardCore;
+use super::liveness::{Deadlines, Liveness};
 use super::outbound::{write_loop, OutFrame, Outbound};
-use super::queue::Signal;
 use super::split::split;
 
 /// What a listener's connections share: the endpoint's kind and limits, the router-wide connection gate
@@ -37,10 +46,8 @@ pub struct Endpoint {
     pub tls: Option<TlsAcceptor>,
 }
 
-/// How many bytes a read may add to the connection's buffer: it grows while reads fill it and shrinks back
-/// when they do not, so a quiet connection does not zero 64 KiB for every read.
-const READ_CHUNK_MIN: usize = 4 * 1024;
-const READ_CHUNK_MAX: usize = 64 * 1024;
+/// The size of the shard's read scratch buffer: the most one read takes in.
+pub const READ_SCRATCH: usize = 64 * 1024;
 /// How long a closing connection may take to flush what is queued for it.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
@@ -54,7 +61,7 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 pub async fn serve<S>(
     core: Rc<ShardCore>,
     mut stream: S,
-    mut transport: TransportInfo,
+    transport: TransportInfo,
     endpoint: Rc<Endpoint>,
     admission: Result<GateGuard, Refusal>,
 ) where
@@ -72,7 +79,8 @@ pub async fn serve<S>(
             }
             let (universal, only) = framings(endpoint.kind);
             let why = refusal.describe();
-            let refuse = accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size);
+            let refuse =
+                Box::pin(accept::refuse_busy(&mut stream, universal, only, why, limits.max_handshake_size));
             let _ = glommio::timer::timeout(timeout, async { Ok(refuse.await) }).await;
             return;
         }
@@ -80,13 +88,30 @@ pub async fn serve<S>(
     let Some(acceptor) = &endpoint.tls else {
         return run(core, stream, transport, &endpoint, timeout).await;
     };
+    // Boxed: a plain connection's task does not carry room for rustls' state all its life.
+    Box::pin(serve_tls(core, stream, transport, &endpoint, acceptor, timeout)).await
+}
+
+/// Serves an admitted connection on a TLS endpoint: the TLS handshake, then [`run`] over TLS, both within
+/// `timeout` together.
+async fn serve_tls<S>(
+    core: Rc<ShardCore>,
+    stream: S,
+    mut transport: TransportInfo,
+    endpoint: &Endpoint,
+    acceptor: &TlsAcceptor,
+    timeout: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let stats = &endpoint.registry.stats;
     let started = Instant::now();
     let handshake = acceptor.accept(stream);
     match glommio::timer::timeout(timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(stream)) => {
             transport.tls = Some(Box::new(tls::tls_info(stream.get_ref().1)));
             let left = timeout.saturating_sub(started.elapsed());
-            run(core, stream, transport, &endpoint, left).await
+            run(core, stream, transport, endpoint, left).await
         }
         // Closed before the handshake completed, without a TLS error: a port probe, a health check, or a
         // client that gave up (a client that rejects the certificate says so with an alert: counted).
@@ -131,8 +156,9 @@ async fn run<S>(
     };
     let (universal, only) = framings(endpoint.kind);
     let timeout = Duration::from_secs(limits.handshake_timeout_secs);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_MIN);
-    let handshake = accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits);
+    let mut buf = BytesMut::new();
+    // Boxed: its state is needed only until the handshake is done.
+    let handshake = Box::pin(accept::handshake(&mut stream, &mut buf, universal, only, &transport_limits));
     let accepted = match glommio::timer::timeout(handshake_timeout, async { Ok(handshake.await) }).await {
         Ok(Ok(accepted)) => accepted,
         // Closed before sending a byte: no handshake was attempted (a port probe, a health check).
@@ -148,62 +174,26 @@ async fn run<S>(
     };
     let (framing, serializer, max_outbound) = (accepted.framing, accepted.serializer, accepted.max_outbound);
 
-    let outbound =
-        Rc::new(Outbound::new(limits.max_outbound_bytes, limits.slow_consumer, endpoint.registry.clone()));
+    let liveness = Liveness::new(Deadlines::new(limits), framing, timeout);
+    let outbound = Rc::new(Outbound::new(
+        limits.max_outbound_bytes,
+        limits.slow_consumer,
+        endpoint.registry.clone(),
+        liveness,
+    ));
     let conn_limits =
         ConnLimits { max_outbound, max_nesting_depth: limits.max_nesting_depth, join_timeout: timeout };
     let conn = core.open(serializer, conn_limits, transport, outbound.clone());
-    // Set when the connection ends: the helper tasks below watch it and end on their own. (Dropping a
-    // glommio task that waits on a timer cancels it but leaks its memory, about 120 bytes each.)
-    let ended = Rc::new(Signal::default());
-    glommio::spawn_local({
-        let (core, ended) = (core.clone(), ended.clone());
-        async move {
-            let expired = futures_lite::future::or(
-                async {
-                    ended.wait().await;
-                    false
-                },
-                async {
-                    glommio::timer::sleep(timeout).await;
-                    true
-                },
-            )
-            .await;
-            if expired {
-                core.with_router(|router, out| router.hello_timeout(conn, out));
-            }
-        }
-    })
-    .detach();
     let (mut reader, writer) = split(stream);
     let writer_task = glommio::spawn_local({
         let outbound = outbound.clone();
         async move { write_loop(writer, &outbound, framing, serializer, max_outbound).await }
     });
-
-    // The idle watcher: the reader only stamps the time of each read that brought bytes; the watcher
-    // sleeps until the next ping or idle deadline and looks at that stamp.
-    let last_inbound = Rc::new(Cell::new(Instant::now()));
-    let watch = IdleWatch::new(limits);
-    if let Some(watch) = watch {
-        let run = watch.run(
-            last_inbound.clone(),
-            outbound.clone(),
-            framing,
-            core.shard,
-            conn,
-            endpoint.registry.clone(),
-        );
-        let ended = ended.clone();
-        glommio::spawn_local(async move { futures_lite::future::or(ended.wait(), run).await }).detach();
-    }
     // Ends a wait of the reader when the connection must end without it: the writer stopped (peer gone,
-    // overflow), or the connection was closed from elsewhere (the idle watcher, a timer, another shard).
+    // overflow), or the connection was closed from elsewhere (the idle timeout, a timer, another shard).
     let interrupted = || futures_lite::future::or(outbound.finished.wait(), outbound.closed.wait());
 
     let mut decoder = Decoder::new(framing, transport_limits.max_message_size);
-    let mut chunk = READ_CHUNK_MIN;
     'connection: loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -242,7 +232,7 @@ async fn run<S>(
         // Inbound backpressure: a connection that does not read its own answers is not read from either.
         // While it reads what is queued for it, it is not idle.
         let room = async {
-            outbound.wait_for_room(|| last_inbound.set(Instant::now())).await;
+            outbound.wait_for_room(|| outbound.liveness.touch()).await;
             true
         };
         if !futures_lite::future::or(room, async {
@@ -253,24 +243,25 @@ async fn run<S>(
         {
             break;
         }
-        let start = buf.len();
-        buf.resize(start + chunk, 0);
-        let read = futures_lite::future::or(async { Some(reader.read(&mut buf[start..]).await) }, async {
-            interrupted().await;
-            None
-        })
+        // Nothing half-read: give the buffer back (its frames keep what they share of it), so an idle
+        // connection holds no read buffer.
+        if buf.is_empty() {
+            buf = BytesMut::new();
+        }
+        let read = futures_lite::future::or(
+            async { Some(read_into(&mut reader, &core.read_scratch, &mut buf).await) },
+            async {
+                interrupted().await;
+                None
+            },
+        )
         .await;
         match read {
-            Some(Ok(n)) if n > 0 => {
-                last_inbound.set(Instant::now());
-                buf.truncate(start + n);
-                chunk = if n == chunk { (chunk * 2).min(READ_CHUNK_MAX) } else { READ_CHUNK_MIN };
-            }
+            Some(Ok(n)) if n > 0 => outbound.liveness.touch(),
             _ => break,
         }
     }
 
-    ended.set();
     core.closed(conn);
     outbound.close();
     if outbound.dropped_events() > 0 {
@@ -290,6 +281,22 @@ async fn run<S>(
     futures_lite::future::or(writer_task, give_up).await;
 }
 
+/// Reads what the stream has (at most [`READ_SCRATCH`] bytes) into the shard's scratch buffer and appends
+/// it to `buf`. Connections own no read buffer while they wait: `buf` holds only a frame's unread part.
+/// The scratch is borrowed for one poll at a time, never across a wait.
+fn read_into<'a, R: AsyncRead + Unpin>(
+    reader: &'a mut R,
+    scratch: &'a RefCell<Box<[u8]>>,
+    buf: &'a mut BytesMut,
+) -> impl Future<Output = std::io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| {
+        let mut scratch = scratch.borrow_mut();
+        let n = std::task::ready!(Pin::new(&mut *reader).poll_read(cx, &mut scratch))?;
+        buf.extend_from_slice(&scratch[..n]);
+        Poll::Ready(Ok(n))
+    })
+}
+
 /// Ends the transport: a WebSocket close frame with `code` (RawSocket has none), then close.
 fn fail_transport(outbound: &Outbound, framing: Framing, code: u16, reason: &str) {
     let mut close = BytesMut::new();
@@ -298,73 +305,4 @@ fn fail_transport(outbound: &Outbound, framing: Framing, code: u16, reason: &str
         outbound.push(OutFrame::Raw(close.freeze()));
     }
     outbound.close();
-}
-
-/// When a quiet connection is pinged and when a silent one is closed (`ping_interval_secs`,
-/// `idle_timeout_secs`; 0 disables each).
-#[derive(Debug, Clone, Copy)]
-struct IdleWatch {
-    ping: Option<Duration>,
-    idle: Option<Duration>,
-}
-
-impl IdleWatch {
-    /// `None` when neither is enabled: no watcher at all.
-    fn new(limits: &Limits) -> Option<IdleWatch> {
-        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        let watch = IdleWatch { ping: secs(limits.ping_interval_secs), idle: secs(limits.idle_timeout_secs) };
-        (watch.ping.is_some() || watch.idle.is_some()).then_some(watch)
-    }
-
-    /// Runs for the life of the connection (until the reader sets `ended`). Pings once `ping` passed without
-    /// inbound bytes (and again every `ping` while it stays quiet); once `idle` passed without any (a pong
-    /// counts), closes the transport (WebSocket close 1001; RawSocket has none), counts it and closes the outbound queue (which wakes the reader).
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        self,
-        last_inbound: Rc<Cell<Instant>>,
-        outbound: Rc<Outbound>,
-        framing: Framing,
-        shard: usize,
-        conn: ConnId,
-        registry: Arc<Registry>,
-    ) {
-        let mut last_ping: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            let last = last_inbound.get();
-            if let Some(limit) = self.idle {
-                if now.saturating_duration_since(last) >= limit {
-                    return self.timed_out(&outbound, framing, shard, conn, &registry.stats);
-                }
-            }
-            let mut next = self.idle.map(|limit| last + limit);
-            if let Some(interval) = self.ping {
-                // Quiet since the last inbound bytes or the last ping, whichever came later.
-                let mut since = last_ping.map_or(last, |p| p.max(last));
-                if now.saturating_duration_since(since) >= interval {
-                    let mut ping = BytesMut::new();
-                    transport::encode_ping(framing, b"", &mut ping);
-                    outbound.try_push(OutFrame::Raw(ping.freeze()));
-                    last_ping = Some(now);
-                    since = now;
-                }
-                next = Some(next.map_or(since + interval, |n| n.min(since + interval)));
-            }
-            let wait = next.map_or(Duration::from_secs(3600), |n| n.saturating_duration_since(now));
-            glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
-        }
-    }
-
-    fn timed_out(&self, outbound: &Outbound, framing: Framing, shard: usize, conn: ConnId, stats: &Stats) {
-        debug!(shard, conn, idle_timeout = ?self.idle, "no inbound traffic within the idle timeout; closing");
-        stats.bump(Counter::IdleTimeouts);
-        // Like `fail_transport`, but a queue too full for the close frame does not count as a slow consumer.
-        let mut close = BytesMut::new();
-        transport::encode_close(framing, 1001, "idle timeout", &mut close);
-        if !close.is_empty() {
-            outbound.try_push(OutFrame::Raw(close.freeze()));
-        }
-        outbound.close();
-    }
 }

@@ -14,6 +14,8 @@ use crate::config::Limits;
 use crate::router::{ConnId, ConnLimits, Effect, Outbox, PeerMessage, ShardRouter};
 use crate::wamp::codec::Serializer;
 
+use super::connection::READ_SCRATCH;
+use super::liveness::{Sweeper, TICK};
 use super::outbound::{OutFrame, Outbound};
 use super::queue::{Notify, Queue, Signal};
 
@@ -34,6 +36,12 @@ pub struct ShardCore {
     /// Wakes the call timer when the first call with a timeout is made.
     call_timer: Notify,
     call_timer_idle: Cell<bool>,
+    /// The connections' HELLO, ping and idle deadlines.
+    sweeper: Sweeper,
+    /// Wakes the sweeper when it has something to watch again.
+    sweeper_wake: Notify,
+    /// What every connection of this shard reads into (see `connection::read_into`).
+    pub read_scratch: RefCell<Box<[u8]>>,
 }
 
 /// The longest the call timer sleeps while calls with a timeout are pending: a call made meanwhile with
@@ -53,6 +61,9 @@ impl ShardCore {
             live_connections: Cell::new(0),
             call_timer: Notify::default(),
             call_timer_idle: Cell::new(false),
+            sweeper: Sweeper::default(),
+            sweeper_wake: Notify::default(),
+            read_scratch: RefCell::new(vec![0; READ_SCRATCH].into_boxed_slice()),
         }
     }
 
@@ -65,6 +76,10 @@ impl ShardCore {
         outbound: Rc<Outbound>,
     ) -> ConnId {
         let conn = self.router.borrow_mut().open(serializer, limits, transport);
+        if self.sweeper.is_empty() {
+            self.sweeper_wake.notify();
+        }
+        self.sweeper.schedule(conn, outbound.liveness.first_deadline());
         self.conns.borrow_mut().insert(conn, outbound);
         self.live_connections.set(self.live_connections.get() + 1);
         conn
@@ -142,6 +157,22 @@ impl ShardCore {
                     glommio::timer::sleep(wait).await;
                     self.with_router(|router, out| router.expire_calls(Instant::now(), out));
                 }
+            }
+        }
+    }
+
+    /// Pings quiet connections, closes silent ones and aborts those without HELLO in time; runs for the life
+    /// of the shard, waking once a tick while there is something to watch.
+    pub async fn run_sweeper(&self) {
+        loop {
+            if self.sweeper.is_empty() {
+                self.sweeper_wake.wait().await;
+                continue;
+            }
+            glommio::timer::sleep(TICK).await;
+            let hello_timed_out = self.sweeper.sweep(Instant::now(), &self.conns.borrow());
+            for conn in hello_timed_out {
+                self.with_router(|router, out| router.hello_timeout(conn, out));
             }
         }
     }

@@ -6,6 +6,7 @@ mod connection;
 mod connection_gate;
 mod core;
 mod listener;
+mod liveness;
 mod outbound;
 mod queue;
 mod split;
@@ -239,6 +240,11 @@ async fn run_shard(context: ShardContext) {
     glommio::spawn_local({
         let core = core.clone();
         async move { core.run_call_timer().await }
+    })
+    .detach();
+    glommio::spawn_local({
+        let core = core.clone();
+        async move { core.run_sweeper().await }
     })
     .detach();
     let senders = Rc::new(senders);

@@ -1,7 +1,8 @@
 //! A connection's outbound side: the byte-bounded queue of encoded messages the router produced for it,
 //! and the writer task that frames them for the transport and writes them in batches (one syscall for
 //! many messages). A connection that does not read fast enough hits the bound and gets the configured
-//! slow-consumer policy; it never makes the router grow without limit.
+//! slow-consumer policy; it never makes the router grow without limit. The writer holds its batch buffer
+//! only while it has something to write: an idle connection keeps none.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -13,10 +14,11 @@ use tracing::{info, warn};
 
 use crate::config::SlowConsumerPolicy;
 use crate::router::Registry;
-use crate::stats::Counter;
+use crate::stats::{Counter, Stats};
 use crate::transport::{self, Framing};
 use crate::wamp::codec::Serializer;
 
+use super::liveness::Liveness;
 use super::queue::{Notify, Queue, Signal};
 
 /// Something to write to a connection.
@@ -36,7 +38,8 @@ impl OutFrame {
     }
 }
 
-/// The outbound side of one connection, shared by its reader task, its writer task and the router.
+/// The outbound side of one connection, shared by its reader task, its writer task, the router and the
+/// shard's sweeper (which also keeps the connection's [`Liveness`] here, saving an allocation).
 pub struct Outbound {
     queue: Queue<OutFrame>,
     /// Bytes queued and not yet written.
@@ -59,10 +62,17 @@ pub struct Outbound {
     written: Notify,
     /// Where slow-consumer disconnects and dropped events are counted (`registry.stats`).
     registry: Arc<Registry>,
+    /// When the peer was last heard from, and its ping, idle and HELLO deadlines.
+    pub liveness: Liveness,
 }
 
 impl Outbound {
-    pub fn new(limit: usize, policy: SlowConsumerPolicy, registry: Arc<Registry>) -> Outbound {
+    pub fn new(
+        limit: usize,
+        policy: SlowConsumerPolicy,
+        registry: Arc<Registry>,
+        liveness: Liveness,
+    ) -> Outbound {
         Outbound {
             queue: Queue::default(),
             queued: Cell::new(0),
@@ -75,6 +85,7 @@ impl Outbound {
             stop: Signal::default(),
             written: Notify::default(),
             registry,
+            liveness,
         }
     }
 
@@ -155,6 +166,10 @@ impl Outbound {
         self.queue.is_closed()
     }
 
+    pub fn stats(&self) -> &Stats {
+        &self.registry.stats
+    }
+
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events.get()
     }
@@ -179,7 +194,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     max_outbound: usize,
 ) {
     const BATCH_KEEP: usize = 256 * 1024;
-    let mut batch = BytesMut::with_capacity(16 * 1024);
+    let mut batch = BytesMut::new();
     let mut items = VecDeque::new();
     while outbound.queue.ready().await && !outbound.stop.is_set() {
         outbound.queue.take_all(&mut items);
@@ -210,9 +225,12 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
         }
         outbound.queued.set(outbound.queued.get() - taken);
         outbound.written.notify();
+        // Kept for the next batch while more is queued (a busy connection does not allocate per batch);
+        // given back when the queue is empty or it grew large.
         batch.clear();
-        if batch.capacity() > BATCH_KEEP {
-            batch = BytesMut::with_capacity(16 * 1024);
+        if outbound.queue.is_empty() || batch.capacity() > BATCH_KEEP {
+            batch = BytesMut::new();
+            items = VecDeque::new();
         }
     }
     if !outbound.stop.is_set() {

@@ -27,6 +27,10 @@ impl<T> Queue<T> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.items.borrow().is_empty()
+    }
+
     /// No more items will be pushed; the consumer drains what is left and stops.
     pub fn close(&self) {
         self.closed.set(true);

@@ -2,6 +2,10 @@
 //! parsers ([`super::rawsocket`], [`super::websocket::handshake`]) decide, writes their reply, and reports
 //! what was established. Kept thin so all protocol rules stay unit-testable without sockets.
 
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
 use bytes::{Buf, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -44,23 +48,23 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Reads once, at most `max` bytes, appending to `buf`. EOF is `Closed` on an empty buffer and a
-/// handshake error otherwise.
+/// Reads once, at most `max` bytes (at most [`READ_CHUNK`]), appending to `buf`. EOF is `Closed` on an empty
+/// buffer and a handshake error otherwise.
+///
+/// The bytes are read into a stack array that lives for one poll only, then copied: a connection waiting
+/// for its peer's first bytes holds no read buffer (zero-filled, hence resident) of its own.
 async fn read_some<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<(), TransportError> {
-    let start = buf.len();
-    buf.resize(start + max, 0);
-    let n = match stream.read(&mut buf[start..]).await {
-        Ok(n) => n,
-        Err(e) => {
-            buf.truncate(start);
-            return Err(e.into());
-        }
-    };
-    buf.truncate(start + n);
+    let n = poll_fn(|cx| {
+        let mut chunk = [0; READ_CHUNK];
+        let n = ready!(Pin::new(&mut *stream).poll_read(cx, &mut chunk[..max.min(READ_CHUNK)]))?;
+        buf.extend_from_slice(&chunk[..n]);
+        Poll::Ready(Ok::<_, std::io::Error>(n))
+    })
+    .await?;
     match n {
         0 if buf.is_empty() => Err(TransportError::Closed),
         0 => Err(TransportError::Handshake("peer closed the connection during the handshake".into())),
