@@ -13,7 +13,7 @@ use switchyard::wamp::{Dict, Id, Message};
 
 use super::{padding_for, rate, send_for, Phase, Stamp};
 use crate::cli::{CommonArgs, FanoutArgs};
-use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
+use crate::client::{describe_unexpected, spawn_reader, spawn_reader_pool, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{FanoutResults, PairProblem, Report, Results};
 use crate::sender::{wakeups, Source, Window};
@@ -43,15 +43,15 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     }
 
     let mut writers = Vec::new();
-    let mut subscriber_threads = Vec::with_capacity(subscriber_sessions.len());
+    let mut subscribers = Vec::with_capacity(subscriber_sessions.len());
     let mut delivered = Vec::with_capacity(subscriber_sessions.len());
-    for (i, ((session, subscription), topic)) in subscriber_sessions.into_iter().enumerate() {
+    for ((session, subscription), topic) in subscriber_sessions {
         let subscriber = Subscriber::new(subscription, topic, publisher_sessions.len(), control.clone());
         delivered.push((subscriber.delivered.clone(), topic));
         writers.push(session.writer);
-        let name = format!("subscriber {i}");
-        subscriber_threads.push(spawn_reader(name, session.reader, subscriber, control.clone())?);
+        subscribers.push((session.reader, subscriber));
     }
+    let subscriber_pool = spawn_reader_pool("subscriber", subscribers, args.reader_threads(), &control)?;
 
     let threads = common.sender_threads(args.publishers);
     let wakeups = wakeups(threads);
@@ -86,10 +86,7 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
                 && delivered.iter().all(|(d, t)| d.load(Ordering::Acquire) >= per_topic[*t]))
     });
     control.stop_reading();
-    let mut subscribers = Vec::with_capacity(subscriber_threads.len());
-    for thread in subscriber_threads {
-        subscribers.push(thread.join().map_err(|_| "a subscriber thread panicked".to_owned())?);
-    }
+    let subscribers = subscriber_pool.join()?;
     for thread in ack_threads {
         thread.join().map_err(|_| "a publisher thread panicked".to_owned())?;
     }
