@@ -93,6 +93,11 @@ pub struct FanoutArgs {
     /// Most PUBLISH messages a publisher has awaiting their PUBLISHED acknowledgement.
     #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+    /// Most events per subscriber published but not yet received: beyond that the publishers wait (end-to-
+    /// end flow control, so readers slower than the router show as a lower rate, not as a queue in the
+    /// router growing for the whole run).
+    #[arg(long, default_value = "1024", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_backlog: u64,
     /// Threads reading the subscribers' connections, each polling its share (epoll). Default: one per CPU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub reader_threads: Option<u32>,
