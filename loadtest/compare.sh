@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # switchyard vs Crossbar.io vs NATS, side by side, driven by the same load generator on loopback.
 #
-#   loadtest/compare.sh [--duration SECS] [--runs N] [--quick] [--no-install] [--out DIR]
+#   loadtest/compare.sh [--duration SECS] [--runs N] [--quick] [--no-latency] [--no-install] [--out DIR]
 #
 # Installs what is missing (Crossbar.io into loadtest/.venv-crossbar with pip, nats-server with apt-get,
 # a release build of switchyard and switchyard-loadtest), starts every router on loopback with an
@@ -16,18 +16,25 @@
 #            WebSocket, and the same shape over NATS (body = the same msgpack or json Arguments list)
 #   RPC      10 callers x 16 outstanding -> 1 callee, 64 B, msgpack over RawSocket and over WebSocket
 #            (WAMP routers only)
+#   latency  (WAMP routers only, msgpack over RawSocket, 64 B) first Crossbar's maximum rate for the
+#            workload, measured closed loop: `fanout` 1 publisher -> 1 subscriber (acknowledged, window 32)
+#            gives its delivered events/s, `rpc` 1 caller x 16 outstanding -> 1 callee its calls/s; then
+#            each round runs the open-loop `latency` scenario at half of that rate (pubsub 1 -> 1, and
+#            --mode rpc 1 -> 1) against every WAMP router and compares the p99s.
 # Each router's CPU time (utime + stime of the router and its child processes, /proc/PID/stat) is read
 # before and after every run, giving CPU seconds per million delivered events (fan-out) or completed calls
-# (RPC). Prints a table of medians and ratios (also written to OUT/table.md; every run's JSON report is in
-# OUT/runs.jsonl and its output in OUT/logs/).
+# (RPC), and the load generator reports its own CPU use. Prints a table of medians and ratios (also written
+# to OUT/table.md; every run's JSON report is in OUT/runs.jsonl and its output in OUT/logs/).
 #
-# Defaults: 3 runs of 5 s per case; --quick: 1 run of 2 s (a smoke test).
+# Defaults: 3 runs of 5 s per case; --quick: 1 run of 2 s (a smoke test). --no-latency skips the latency
+# part (about 2 + 6 x runs x duration s more).
 set -euo pipefail
 
 CROSSBAR_VERSION=${CROSSBAR_VERSION:-26.10.1}
 DURATION=5
 RUNS=3
 INSTALL=1
+LATENCY=1
 OUT=""
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
@@ -38,6 +45,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=${2:?--runs needs a count}; shift 2 ;;
         --quick) RUNS=1; DURATION=2; shift ;;
         --no-install) INSTALL=0; shift ;;
+        --no-latency) LATENCY=0; shift ;;
         --out) OUT=${2:?--out needs a directory}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -227,33 +235,77 @@ CASES=(
     "rpc-ws-msgpack crossbar rpc ws://127.0.0.1:$CB_PORT/ws msgpack"
 )
 
+# run_case RUN CASE ROUTER SCENARIO URL SERIALIZER ARGS...: one loadtest run, with the router's CPU time
+# around it; appends its record to runs.jsonl and sets REPORT to its JSON report.
 failed_runs=0
+REPORT='{}'
+run_case() {
+    local run=$1 case=$2 router=$3 scenario=$4 url=$5 serializer=$6
+    shift 6
+    local log="$OUT/logs/$case.$router.$run.log" pid=${PIDS[$router]} before after cpu json rc=0 summary
+    kill -0 "$pid" 2>/dev/null || die "$router (pid $pid) is gone (log: $OUT/logs/$router.log)"
+    before=$(cpu_ticks "$pid")
+    "$LT" "$scenario" --url "$url" --serializer "$serializer" --duration "$DURATION" --grace 5 "$@" \
+        >"$log" 2>&1 || rc=$?
+    after=$(cpu_ticks "$pid")
+    cpu=$(awk -v t=$((after - before)) -v hz="$HZ" 'BEGIN { printf "%.3f", t / hz }')
+    json=$(grep '^{' "$log" | tail -n 1 || true)
+    if [ -z "$json" ]; then
+        json='{}'
+        echo "   run $run $case $router: NO REPORT (exit $rc): $(tail -n 1 "$log")" >&2
+    fi
+    if [ "$rc" != 0 ]; then
+        failed_runs=$((failed_runs + 1))
+    fi
+    printf '{"run":%s,"case":"%s","router":"%s","exit":%s,"router_cpu_s":%s,"report":%s}\n' \
+        "$run" "$case" "$router" "$rc" "$cpu" "$json" >>"$OUT/runs.jsonl"
+    summary=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+lt = (r.get("loadtest_cpu") or {}).get("percent_of_one_core", "?")
+if "requested_per_s" in r:
+    l = r.get("latency") or {}
+    q = (r.get("sent_per_s"), l.get("p50_us"), l.get("p99_us"), l.get("p999_us"), lt)
+    print("%s/s, p50/p99/p99.9 %s/%s/%s us, loadtest CPU %s %%" % q)
+else:
+    print("%s/s, loadtest CPU %s %%" % (r.get("delivered_per_s", r.get("calls_per_s", "?")), lt))
+' "$json")
+    echo "   run $run  $case  $router: $summary, router CPU ${cpu} s, exit $rc"
+    REPORT=$json
+    sleep 1
+}
+
+# Crossbar's maximum rate for the latency workloads (closed loop, so it is what Crossbar sustains), then
+# the open-loop rate: half of it.
+if [ "$LATENCY" = 1 ]; then
+    echo "== Crossbar's maximum rate, closed loop (msgpack over RawSocket, 1 -> 1, 64 B)"
+    run_case 0 max-pubsub crossbar fanout "rs://127.0.0.1:$CB_PORT" msgpack \
+        --publishers 1 --subscribers 1 --topics 1 --payload 64
+    MAX_PUBSUB=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1]).get("delivered_per_s", 0)))' "$REPORT")
+    run_case 0 max-rpc crossbar rpc "rs://127.0.0.1:$CB_PORT" msgpack \
+        --callers 1 --outstanding 16 --callees 1 --payload 64
+    MAX_RPC=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1]).get("calls_per_s", 0)))' "$REPORT")
+    [ "$MAX_PUBSUB" -gt 1 ] && [ "$MAX_RPC" -gt 1 ] || die "could not measure Crossbar's maximum rate"
+    echo "   latency runs at half of it: pubsub $((MAX_PUBSUB / 2))/s, rpc $((MAX_RPC / 2))/s"
+    for router in sy1 sy2 crossbar; do
+        case $router in sy1) port=$SY1_PORT ;; sy2) port=$SY2_PORT ;; *) port=$CB_PORT ;; esac
+        CASES+=("latency-pubsub $router latency rs://127.0.0.1:$port msgpack --mode pubsub --rate $((MAX_PUBSUB / 2))")
+    done
+    for router in sy1 sy2 crossbar; do
+        case $router in sy1) port=$SY1_PORT ;; sy2) port=$SY2_PORT ;; *) port=$CB_PORT ;; esac
+        CASES+=("latency-rpc $router latency rs://127.0.0.1:$port msgpack --mode rpc --rate $((MAX_RPC / 2))")
+    done
+fi
+
 for run in $(seq 1 "$RUNS"); do
     for spec in "${CASES[@]}"; do
-        read -r case router scenario url serializer <<<"$spec"
-        if [ "$scenario" = fanout ]; then args=("${FANOUT[@]}"); else args=("${RPC[@]}"); fi
-        log="$OUT/logs/$case.$router.$run.log"
-        pid=${PIDS[$router]}
-        kill -0 "$pid" 2>/dev/null || die "$router (pid $pid) is gone (log: $OUT/logs/$router.log)"
-        before=$(cpu_ticks "$pid")
-        rc=0
-        "$LT" "$scenario" --url "$url" --serializer "$serializer" --duration "$DURATION" --grace 5 \
-            "${args[@]}" >"$log" 2>&1 || rc=$?
-        after=$(cpu_ticks "$pid")
-        cpu=$(awk -v t=$((after - before)) -v hz="$HZ" 'BEGIN { printf "%.3f", t / hz }')
-        json=$(grep '^{' "$log" | tail -n 1 || true)
-        if [ -z "$json" ]; then
-            json='{}'
-            echo "   run $run $case $router: NO REPORT (exit $rc): $(tail -n 1 "$log")" >&2
-        fi
-        if [ "$rc" != 0 ]; then
-            failed_runs=$((failed_runs + 1))
-        fi
-        printf '{"run":%s,"case":"%s","router":"%s","exit":%s,"router_cpu_s":%s,"report":%s}\n' \
-            "$run" "$case" "$router" "$rc" "$cpu" "$json" >>"$OUT/runs.jsonl"
-        rate=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("delivered_per_s", r.get("calls_per_s", "?")))' "$json")
-        echo "   run $run  $case  $router: ${rate}/s, router CPU ${cpu} s, exit $rc"
-        sleep 1
+        read -r case router scenario url serializer extra <<<"$spec"
+        case $scenario in
+            fanout) args=("${FANOUT[@]}") ;;
+            rpc) args=("${RPC[@]}") ;;
+            *) read -r -a args <<<"$extra"; args+=(--publishers 1 --subscribers 1 --payload 64) ;;
+        esac
+        run_case "$run" "$case" "$router" "$scenario" "$url" "$serializer" "${args[@]}"
     done
 done
 
@@ -273,35 +325,48 @@ def med(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
-stats = {}
-for r in rows:
-    rep = r["report"]
-    fanout = r["case"].startswith("fanout")
-    rate = rep.get("delivered_per_s" if fanout else "calls_per_s")
-    count = rep.get("delivered_events" if fanout else "results")
-    cpu_per_m = r["router_cpu_s"] / (count / 1e6) if count else None
-    p50 = (rep.get("latency") or {}).get("p50_us")
-    s = stats.setdefault((r["case"], r["router"]), {"rate": [], "cpu": [], "p50": [], "bad": 0, "n": 0})
-    s["n"] += 1
-    s["rate"].append(rate)
-    s["cpu"].append(cpu_per_m)
-    s["p50"].append(p50)
-    if r["exit"] != 0:
-        s["bad"] += 1
-
 def fmt(v, digits=0):
     if v is None:
         return "-"
     return f"{v:,.{digits}f}".replace(",", " ")
 
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+stats = {}
+for r in rows:
+    rep = r["report"]
+    lat = rep.get("latency") or {}
+    s = stats.setdefault((r["case"], r["router"]), {"bad": 0, "n": 0})
+    s["n"] += 1
+    if r["exit"] != 0:
+        s["bad"] += 1
+    def add(key, value):
+        s.setdefault(key, []).append(value)
+    add("lt_cpu", (rep.get("loadtest_cpu") or {}).get("percent_of_one_core"))
+    for q in ["p50_us", "p99_us", "p999_us", "max_us"]:
+        add(q, lat.get(q))
+    if r["case"].startswith("latency"):
+        count = rep.get("delivered")
+        add("rate", rep.get("sent_per_s"))
+        add("lag_p99", (rep.get("send_lag") or {}).get("p99_us"))
+    elif r["case"].startswith("fanout") or r["case"] == "max-pubsub":
+        count = rep.get("delivered_events")
+        add("rate", rep.get("delivered_per_s"))
+    else:
+        count = rep.get("results")
+        add("rate", rep.get("calls_per_s"))
+    add("cpu", r["router_cpu_s"] / (count / 1e6) if count else None)
+
 lines = [
     f"Medians of {runs} run(s) of {duration} s each; rate = delivered events/s (fan-out) or completed calls/s (RPC);",
-    "CPU = the router's CPU seconds (user + system, all its processes) per million delivered events or calls.",
+    "router CPU = the router's CPU seconds (user + system, all its processes) per million delivered events or",
+    "calls; loadtest CPU = the load generator's own CPU while sending, in % of one core (of 2, shared).",
     "",
-    "| case | router | rate /s | p50 latency µs | router CPU s / M | rate vs Crossbar | rate vs NATS | CPU vs NATS | failed runs |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| case | router | rate /s | p50 latency µs | router CPU s / M | loadtest CPU % | rate vs Crossbar | rate vs NATS | CPU vs NATS | failed runs |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
-for case in cases:
+for case in [c for c in cases if c.split("-")[0] in ("fanout", "rpc")]:
     cb = stats.get((case, "crossbar"))
     nats = stats.get((case, "nats"))
     cb_rate = med(cb["rate"]) if cb else None
@@ -311,15 +376,42 @@ for case in cases:
         s = stats.get((case, router))
         if not s:
             continue
-        rate, cpu, p50 = med(s["rate"]), med(s["cpu"]), med(s["p50"])
-        def ratio(a, b):
-            return f"{a / b:.2f}x" if a is not None and b else "-"
+        rate, cpu = med(s["rate"]), med(s["cpu"])
         own = router.startswith("sy")
         lines.append(
-            f"| {case} | {names[router]} | {fmt(rate)} | {fmt(p50)} | {fmt(cpu, 2)} | "
-            f"{ratio(rate, cb_rate) if own else ''} | {ratio(rate, nats_rate) if own else ''} | "
-            f"{ratio(cpu, nats_cpu) if own else ''} | {s['bad']}/{s['n']} |"
+            f"| {case} | {names[router]} | {fmt(rate)} | {fmt(med(s['p50_us']))} | {fmt(cpu, 2)} | "
+            f"{fmt(med(s['lt_cpu']))} | {ratio(rate, cb_rate) if own else ''} | "
+            f"{ratio(rate, nats_rate) if own else ''} | {ratio(cpu, nats_cpu) if own else ''} | {s['bad']}/{s['n']} |"
         )
+latency_cases = [c for c in cases if c.startswith("latency")]
+if latency_cases:
+    maxima = {c: med(stats[(c, "crossbar")]["rate"]) for c in ["max-pubsub", "max-rpc"] if (c, "crossbar") in stats}
+    lines += [
+        "",
+        "Latency at half of Crossbar's maximum rate (msgpack over RawSocket, 1 -> 1, 64 B, open loop, latency from",
+        "each send's scheduled time). Crossbar's maximum, closed loop: "
+        + ", ".join(f"{c[4:]} {fmt(v)}/s" for c, v in maxima.items())
+        + ". p99 vs Crossbar = own p99 / Crossbar's p99 (target <= 0.10x).",
+        "",
+        "| case | router | offered /s | sent /s | p50 µs | p99 µs | p99.9 µs | max µs | send lag p99 µs | loadtest CPU % | p99 vs Crossbar | failed runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in latency_cases:
+        maximum = maxima.get("max-" + case.split("-", 1)[1])
+        cb = stats.get((case, "crossbar"))
+        cb_p99 = med(cb["p99_us"]) if cb else None
+        for router in ["sy1", "sy2", "crossbar"]:
+            s = stats.get((case, router))
+            if not s:
+                continue
+            p99 = med(s["p99_us"])
+            own = router.startswith("sy")
+            lines.append(
+                f"| {case} | {names[router]} | {fmt(maximum and maximum // 2)} | {fmt(med(s['rate']))} | "
+                f"{fmt(med(s['p50_us']))} | {fmt(p99)} | {fmt(med(s['p999_us']))} | {fmt(med(s['max_us']))} | "
+                f"{fmt(med(s['lag_p99']))} | {fmt(med(s['lt_cpu']))} | {ratio(p99, cb_p99) if own else ''} | "
+                f"{s['bad']}/{s['n']} |"
+            )
 text = "\n".join(lines) + "\n"
 open(table_path, "w").write(text)
 print()

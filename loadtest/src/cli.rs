@@ -93,6 +93,14 @@ pub struct FanoutArgs {
     /// Most PUBLISH messages a publisher has awaiting their PUBLISHED acknowledgement.
     #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+    /// Most events per subscriber published but not yet received: beyond that the publishers wait (end-to-
+    /// end flow control, so readers slower than the router show as a lower rate, not as a queue in the
+    /// router growing for the whole run).
+    #[arg(long, default_value = "1024", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_backlog: u64,
+    /// Threads reading the subscribers' connections, each polling its share (epoll). Default: one per CPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub reader_threads: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -111,6 +119,10 @@ pub struct RpcArgs {
     /// Approximate size in bytes of each call's encoded `Arguments` list (echoed back by the callee).
     #[arg(long, default_value = "64")]
     pub payload: usize,
+    /// Threads reading the callers' connections, each polling its share (epoll), and as many reading the
+    /// callees'. Default: one per CPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub reader_threads: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -208,6 +220,23 @@ pub struct LatencyArgs {
 pub enum LatencyMode {
     Pubsub,
     Rpc,
+}
+
+impl FanoutArgs {
+    pub fn reader_threads(&self) -> usize {
+        reader_threads(self.reader_threads)
+    }
+}
+
+impl RpcArgs {
+    pub fn reader_threads(&self) -> usize {
+        reader_threads(self.reader_threads)
+    }
+}
+
+/// `--reader-threads`, or one per CPU.
+fn reader_threads(option: Option<u32>) -> usize {
+    option.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |n| n as usize)
 }
 
 impl CommonArgs {

@@ -22,7 +22,7 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    fn notify(&self) {
+    pub fn notify(&self) {
         // SeqCst pairs with `prepare_sleep` and the window release: either the sender's last look sees the
         // freed slot, or this sees `sleeping` and wakes it.
         if self.sleeping.load(Ordering::SeqCst) {
@@ -99,6 +99,11 @@ impl Window {
 /// Something that sends requests under a [`Window`].
 pub trait Source: Send + 'static {
     fn window(&self) -> &Window;
+    /// Whether the source must not send now whatever its window says (it is woken through the window's
+    /// [`Wakeup`] when that changes).
+    fn held(&self) -> bool {
+        false
+    }
     /// Sends `count` requests (their slots are already taken), in one write where possible.
     fn send(&mut self, count: usize) -> Result<(), String>;
 }
@@ -143,6 +148,9 @@ fn run_sender<S: Source>(
     while !control.sending_stopped() {
         let mut sent = false;
         for source in &mut sources {
+            if source.held() {
+                continue;
+            }
             let count = source.window().acquire_free();
             if count > 0 {
                 if let Err(e) = source.send(count) {
@@ -154,7 +162,7 @@ fn run_sender<S: Source>(
         }
         if !sent {
             wakeup.prepare_sleep();
-            if sources.iter().any(|s| s.window().has_room()) {
+            if sources.iter().any(|s| !s.held() && s.window().has_room()) {
                 wakeup.cancel_sleep();
             } else {
                 wakeup.sleep(IDLE_WAIT);

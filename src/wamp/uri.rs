@@ -26,6 +26,9 @@ fn check_components(uri: &str, check: UriCheck, allow_empty: bool) -> bool {
     if uri.is_empty() {
         return false;
     }
+    if uri.is_ascii() {
+        return check_ascii(uri.as_bytes(), check, allow_empty);
+    }
     uri.split('.').all(|c| {
         if c.is_empty() {
             return allow_empty;
@@ -35,6 +38,30 @@ fn check_components(uri: &str, check: UriCheck, allow_empty: bool) -> bool {
             UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == '#'),
         }
     })
+}
+
+/// [`check_components`] for an ASCII URI in one pass over its bytes (the common case, on every call and
+/// publication).
+fn check_ascii(uri: &[u8], check: UriCheck, allow_empty: bool) -> bool {
+    let mut component_len = 0;
+    for &b in uri {
+        if b == b'.' {
+            if component_len == 0 && !allow_empty {
+                return false;
+            }
+            component_len = 0;
+            continue;
+        }
+        let ok = match check {
+            UriCheck::Strict => b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+            UriCheck::Loose => !(b.is_ascii_whitespace() || b.is_ascii_control() || b == b'#'),
+        };
+        if !ok {
+            return false;
+        }
+        component_len += 1;
+    }
+    component_len > 0 || allow_empty
 }
 
 #[cfg(test)]
@@ -54,5 +81,54 @@ mod tests {
         assert!(!is_valid("com.\u{0}x", UriCheck::Loose), "control characters");
         assert!(is_valid_pattern("com..topic", UriCheck::Strict));
         assert!(!is_valid_pattern("com..Topic", UriCheck::Strict));
+    }
+
+    #[test]
+    fn the_ascii_pass_agrees_with_the_general_one() {
+        let general = |uri: &str, check, allow_empty| {
+            uri.split('.').all(|c| {
+                if c.is_empty() {
+                    return allow_empty;
+                }
+                match check {
+                    UriCheck::Strict => {
+                        c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    }
+                    UriCheck::Loose => {
+                        !c.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == '#')
+                    }
+                }
+            })
+        };
+        let samples = [
+            "a",
+            ".",
+            "..",
+            "a.",
+            ".a",
+            "a..b",
+            "a.b.c",
+            "A.b",
+            "a b",
+            "a\tb",
+            "a\u{b}b",
+            "a\u{7f}",
+            "a#b",
+            "x-y.z_1",
+            "com.myapp.topic1",
+            "com.myApp.topic-1",
+        ];
+        for uri in samples {
+            for check in [UriCheck::Strict, UriCheck::Loose] {
+                for allow_empty in [false, true] {
+                    let expected = general(uri, check, allow_empty);
+                    assert_eq!(
+                        check_ascii(uri.as_bytes(), check, allow_empty),
+                        expected,
+                        "{uri:?} {check:?}"
+                    );
+                }
+            }
+        }
     }
 }

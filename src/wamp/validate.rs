@@ -250,6 +250,10 @@ const ERROR_REQUEST_TYPES: [u64; 7] = [
 
 /// Checks the keys `dict` defines against the rule sets; `scope` names the dict in the error.
 fn check(scope: &str, dict: &Dict, rule_sets: &[Rules]) -> Result<(), String> {
+    // Most Options/Details dicts are empty: nothing to look up.
+    if dict.is_empty() {
+        return Ok(());
+    }
     for &(key, rule) in rule_sets.iter().flat_map(|rules| rules.iter()) {
         if let Some(value) = dict.get(key) {
             if !rule.accepts(value) {

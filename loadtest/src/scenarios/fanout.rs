@@ -1,5 +1,6 @@
 //! The `fanout` scenario: S subscribers (subscriber i on topic i % T) and P publishers that publish with
-//! acknowledgement, round-robin over the T topics, with at most W PUBLISHED outstanding each. Every event
+//! acknowledgement, round-robin over the T topics, with at most W PUBLISHED outstanding each and at most
+//! `--max-backlog` events per subscriber published but not yet received (all publishers together). Every event
 //! carries `[publisher, seq, sent_ns, padding]` with `seq` counted per (publisher, topic), so each
 //! subscriber knows the next sequence number to expect from each publisher and detects loss, reordering and
 //! duplicates per (publisher, subscriber) pair, and measures end-to-end latency.
@@ -13,10 +14,10 @@ use switchyard::wamp::{Dict, Id, Message};
 
 use super::{padding_for, rate, send_for, Phase, Stamp};
 use crate::cli::{CommonArgs, FanoutArgs};
-use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
+use crate::client::{describe_unexpected, spawn_reader, spawn_reader_pool, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{FanoutResults, PairProblem, Report, Results};
-use crate::sender::{wakeups, Source, Window};
+use crate::sender::{wakeups, Source, Wakeup, Window};
 use crate::stats::Latency;
 
 /// At most this many (publisher, subscriber) pairs with problems are listed individually.
@@ -42,19 +43,25 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
         publisher_sessions.push(session);
     }
 
-    let mut writers = Vec::new();
-    let mut subscriber_threads = Vec::with_capacity(subscriber_sessions.len());
-    let mut delivered = Vec::with_capacity(subscriber_sessions.len());
-    for (i, ((session, subscription), topic)) in subscriber_sessions.into_iter().enumerate() {
-        let subscriber = Subscriber::new(subscription, topic, publisher_sessions.len(), control.clone());
-        delivered.push((subscriber.delivered.clone(), topic));
-        writers.push(session.writer);
-        let name = format!("subscriber {i}");
-        subscriber_threads.push(spawn_reader(name, session.reader, subscriber, control.clone())?);
-    }
-
     let threads = common.sender_threads(args.publishers);
     let wakeups = wakeups(threads);
+    let mut subscribers_per_topic = vec![0; topics.len()];
+    for (_, topic) in &subscriber_sessions {
+        subscribers_per_topic[*topic] += 1;
+    }
+    let backlog = Arc::new(Backlog::new(args.max_backlog.saturating_mul(args.subscribers.into()), &wakeups));
+    let mut writers = Vec::new();
+    let mut subscribers = Vec::with_capacity(subscriber_sessions.len());
+    let mut delivered = Vec::with_capacity(subscriber_sessions.len());
+    for ((session, subscription), topic) in subscriber_sessions {
+        let mut subscriber = Subscriber::new(subscription, topic, publisher_sessions.len(), control.clone());
+        subscriber.backlog = Some(backlog.clone());
+        delivered.push((subscriber.delivered.clone(), topic));
+        writers.push(session.writer);
+        subscribers.push((session.reader, subscriber));
+    }
+    let subscriber_pool = spawn_reader_pool("subscriber", subscribers, args.reader_threads(), &control)?;
+
     let padding = padding_for(common.serializer, args.payload);
     let mut sources = Vec::with_capacity(publisher_sessions.len());
     let mut ack_threads = Vec::with_capacity(publisher_sessions.len());
@@ -72,6 +79,8 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
             next_topic: 0,
             request: 0,
             options: dict! { "acknowledge" => true },
+            subscribers_per_topic: subscribers_per_topic.clone(),
+            backlog: backlog.clone(),
             padding: padding.clone(),
             control: control.clone(),
         });
@@ -86,10 +95,7 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
                 && delivered.iter().all(|(d, t)| d.load(Ordering::Acquire) >= per_topic[*t]))
     });
     control.stop_reading();
-    let mut subscribers = Vec::with_capacity(subscriber_threads.len());
-    for thread in subscriber_threads {
-        subscribers.push(thread.join().map_err(|_| "a subscriber thread panicked".to_owned())?);
-    }
+    let subscribers = subscriber_pool.join()?;
     for thread in ack_threads {
         thread.join().map_err(|_| "a publisher thread panicked".to_owned())?;
     }
@@ -184,6 +190,9 @@ struct Publisher {
     next_topic: usize,
     request: Id,
     options: Dict,
+    /// Per topic: the events one publication there means.
+    subscribers_per_topic: Vec<u64>,
+    backlog: Arc<Backlog>,
     padding: String,
     control: Arc<Control>,
 }
@@ -191,6 +200,10 @@ struct Publisher {
 impl Source for Publisher {
     fn window(&self) -> &Window {
         &self.window
+    }
+
+    fn held(&self) -> bool {
+        self.backlog.full()
     }
 
     fn send(&mut self, count: usize) -> Result<(), String> {
@@ -202,6 +215,7 @@ impl Source for Publisher {
             let stamp =
                 Stamp { sender: self.index as u64, seq: self.seqs[t], sent_ns: self.control.now_ns() };
             self.seqs[t] += 1;
+            self.backlog.expected.fetch_add(self.subscribers_per_topic[t], Ordering::SeqCst);
             batch.push(Message::Publish {
                 request: self.request,
                 options: self.options.clone(),
@@ -227,6 +241,39 @@ impl Handler for Acks {
     }
 }
 
+/// End-to-end flow control: events published (times their subscribers) but not yet received, which the
+/// publishers keep under a limit. Subscribers report what they received each time their reader has
+/// drained their connection, and wake the sender threads once there is room again.
+struct Backlog {
+    expected: AtomicU64,
+    delivered: AtomicU64,
+    limit: u64,
+    wakeups: Vec<Arc<Wakeup>>,
+}
+
+impl Backlog {
+    fn new(limit: u64, wakeups: &[Arc<Wakeup>]) -> Backlog {
+        let wakeups = wakeups.to_vec();
+        Backlog { expected: AtomicU64::new(0), delivered: AtomicU64::new(0), limit, wakeups }
+    }
+
+    fn full(&self) -> bool {
+        // SeqCst pairs with the sender's sleep protocol (see `Wakeup`): either the sender's last look sees
+        // the deliveries, or `received` sees it sleeping and wakes it.
+        let delivered = self.delivered.load(Ordering::SeqCst);
+        self.expected.load(Ordering::SeqCst).saturating_sub(delivered) >= self.limit
+    }
+
+    fn received(&self, events: u64) {
+        self.delivered.fetch_add(events, Ordering::SeqCst);
+        if !self.full() {
+            for wakeup in &self.wakeups {
+                wakeup.notify();
+            }
+        }
+    }
+}
+
 /// A subscriber's reader: checks and counts every event.
 pub(super) struct Subscriber {
     subscription: Id,
@@ -244,6 +291,9 @@ pub(super) struct Subscriber {
     /// From each event's `sent_ns` to its receipt.
     pub(super) latency: Latency,
     control: Arc<Control>,
+    /// The publishers' flow control (`fanout` only), and the events not yet reported to it.
+    backlog: Option<Arc<Backlog>>,
+    unreported: u64,
 }
 
 impl Subscriber {
@@ -263,6 +313,8 @@ impl Subscriber {
             last_event_ns: 0,
             latency: Latency::new(),
             control,
+            backlog: None,
+            unreported: 0,
         }
     }
 }
@@ -290,6 +342,14 @@ impl Handler for Subscriber {
         }
         self.last_event_ns = now;
         self.delivered.fetch_add(1, Ordering::Release);
+        self.unreported += 1;
+        Ok(())
+    }
+
+    fn drained(&mut self) -> Result<(), String> {
+        if let Some(backlog) = &self.backlog {
+            backlog.received(std::mem::take(&mut self.unreported));
+        }
         Ok(())
     }
 }

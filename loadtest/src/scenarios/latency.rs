@@ -118,7 +118,7 @@ fn run_rpc(args: &LatencyArgs) -> Result<Report, String> {
     for (k, procedure) in procedures.iter().enumerate() {
         let (session, registration) = register(common, procedure).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
-        let callee = Callee { registration, writer: session.writer, invocations: 0 };
+        let callee = Callee::new(registration, session.writer, false);
         callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);
     }
     let delivered = Arc::new(AtomicU64::new(0));

@@ -38,8 +38,49 @@ impl Stamp {
         Payload::from_values(serializer, Some(&args), None)
     }
 
-    /// Reads the stamp back from a received payload.
+    /// Reads the stamp back from a received payload: straight from the encoded bytes where the format
+    /// allows (no values built, nothing allocated), else by parsing the whole list.
     pub fn parse(payload: &Payload) -> Result<Stamp, String> {
+        let args = payload.args.as_deref().filter(|_| payload.kwargs.is_none());
+        let fast = args.and_then(|args| match payload.format {
+            Serializer::MsgPack => Stamp::read_msgpack(args),
+            Serializer::Json => Stamp::read_json(args),
+            Serializer::Cbor => None,
+        });
+        fast.map_or_else(|| Stamp::parse_values(payload), Ok)
+    }
+
+    /// `[uint, uint, uint, str...]` in MessagePack.
+    fn read_msgpack(mut bytes: &[u8]) -> Option<Stamp> {
+        if rmp::decode::read_array_len(&mut bytes).ok()? != 4 {
+            return None;
+        }
+        let sender = rmp::decode::read_int(&mut bytes).ok()?;
+        let seq = rmp::decode::read_int(&mut bytes).ok()?;
+        let sent_ns = rmp::decode::read_int(&mut bytes).ok()?;
+        let padding = rmp::Marker::from_u8(*bytes.first()?);
+        matches!(
+            padding,
+            rmp::Marker::FixStr(_) | rmp::Marker::Str8 | rmp::Marker::Str16 | rmp::Marker::Str32
+        )
+        .then_some(Stamp { sender, seq, sent_ns })
+    }
+
+    /// `[digits, digits, digits, "...` in JSON (the span is already known to be valid JSON).
+    fn read_json(bytes: &[u8]) -> Option<Stamp> {
+        let mut rest = bytes.trim_ascii_start().strip_prefix(b"[")?;
+        let mut number = || {
+            let text = rest.trim_ascii_start();
+            let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            let value = std::str::from_utf8(&text[..digits]).ok()?.parse().ok()?;
+            rest = text[digits..].trim_ascii_start().strip_prefix(b",")?;
+            Some(value)
+        };
+        let stamp = Stamp { sender: number()?, seq: number()?, sent_ns: number()? };
+        rest.trim_ascii_start().starts_with(b"\"").then_some(stamp)
+    }
+
+    fn parse_values(payload: &Payload) -> Result<Stamp, String> {
         let malformed = || "a payload that is not [sender, seq, sent_ns, padding]".to_owned();
         let (args, _) = payload.to_values().map_err(|e| format!("a payload that cannot be parsed: {e}"))?;
         let args = args.ok_or_else(malformed)?;
@@ -126,7 +167,9 @@ mod tests {
     fn stamps_survive_every_serializer() {
         for serializer in Serializer::ALL {
             let stamp = Stamp { sender: 7, seq: 123_456, sent_ns: 9_876_543_210 };
-            assert_eq!(Stamp::parse(&stamp.payload(serializer, "xyz")), Ok(stamp), "{serializer:?}");
+            let payload = stamp.payload(serializer, "xyz");
+            assert_eq!(Stamp::parse(&payload), Ok(stamp), "{serializer:?}");
+            assert_eq!(Stamp::parse_values(&payload), Ok(stamp), "{serializer:?}");
         }
     }
 
@@ -136,6 +179,14 @@ mod tests {
         let payload = Payload::from_values(serializer, Some(&[Value::from("x")]), None);
         assert!(Stamp::parse(&payload).is_err());
         assert!(Stamp::parse(&Payload::empty()).is_err());
+        for serializer in [Serializer::Json, Serializer::MsgPack] {
+            // Three numbers but no padding string, or a float where a number belongs: not a stamp.
+            let short =
+                Payload::from_values(serializer, Some(&[1u64.into(), 2u64.into(), 3u64.into()]), None);
+            assert!(Stamp::parse(&short).is_err(), "{serializer:?}");
+            let args = [Value::from(1u64), Value::Float(2.5), Value::from(3u64), Value::from("x")];
+            assert!(Stamp::parse(&Payload::from_values(serializer, Some(&args), None)).is_err());
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use switchyard::wamp::{Id, Message};
 
 use super::{padding_for, rate, send_for, Stamp};
 use crate::cli::{CommonArgs, RpcArgs};
-use crate::client::{describe_unexpected, spawn_reader, Handler, MessageWriter, Session};
+use crate::client::{describe_unexpected, spawn_reader_pool, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{Report, Results, RpcResults};
 use crate::sender::{wakeups, Source, Window};
@@ -24,19 +24,19 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
 
     // Every registration is confirmed before any caller connects.
     let mut writers = Vec::new();
-    let mut callee_threads = Vec::with_capacity(procedures.len());
+    let mut callees = Vec::with_capacity(procedures.len());
     for (k, procedure) in procedures.iter().enumerate() {
         let (session, registration) = register(common, procedure).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
-        let callee = Callee { registration, writer: session.writer, invocations: 0 };
-        callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);
+        callees.push((session.reader, Callee::new(registration, session.writer, true)));
     }
+    let callee_pool = spawn_reader_pool("callee", callees, args.reader_threads(), &control)?;
 
     let threads = common.sender_threads(args.callers);
     let wakeups = wakeups(threads);
     let padding = padding_for(common.serializer, args.payload);
     let mut sources = Vec::with_capacity(args.callers as usize);
-    let mut result_threads = Vec::with_capacity(args.callers as usize);
+    let mut readers = Vec::with_capacity(args.callers as usize);
     for c in 0..args.callers as usize {
         let session = Session::join(&common.url, common.serializer, &common.realm)
             .map_err(|e| format!("caller {c}: {e}"))?;
@@ -48,7 +48,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
             latency: Latency::new(),
             control: control.clone(),
         };
-        result_threads.push(spawn_reader(format!("caller {c}"), session.reader, answers, control.clone())?);
+        readers.push((session.reader, answers));
         writers.push(session.writer.clone());
         sources.push(Caller {
             index: c,
@@ -61,6 +61,7 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
         });
     }
 
+    let caller_pool = spawn_reader_pool("caller", readers, args.reader_threads(), &control)?;
     let (callers, phase) = send_for(sources, &wakeups, &control, common, |c: &Caller| c.index)?;
     wait_until(phase.grace_deadline, || {
         control.failed() || callers.iter().all(|c| c.window.in_flight() == 0)
@@ -68,15 +69,11 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     control.stop_reading();
     let mut latency = Latency::new();
     let mut answered = 0;
-    for thread in result_threads {
-        let results = thread.join().map_err(|_| "a caller thread panicked".to_owned())?;
+    for results in caller_pool.join()? {
         latency.merge(&results.latency);
         answered += results.results;
     }
-    let mut invocations = 0;
-    for thread in callee_threads {
-        invocations += thread.join().map_err(|_| "a callee thread panicked".to_owned())?.invocations;
-    }
+    let invocations = callee_pool.join()?.iter().map(|callee| callee.invocations).sum();
     for writer in &writers {
         writer.close();
     }
@@ -170,11 +167,21 @@ impl Handler for Answers {
     }
 }
 
-/// A callee's reader: answers every INVOCATION with a YIELD of the same payload.
+/// A callee's reader: answers every INVOCATION with a YIELD of the same payload. On a pool reader the
+/// YIELDs for everything read at once go out in one write; on a reader of its own, each at once.
 pub(super) struct Callee {
-    pub(super) registration: Id,
-    pub(super) writer: MessageWriter,
-    pub(super) invocations: u64,
+    registration: Id,
+    writer: MessageWriter,
+    invocations: u64,
+    /// Whether YIELDs wait for [`Handler::drained`] (a pool reader), in `yields`.
+    batched: bool,
+    yields: Vec<Message>,
+}
+
+impl Callee {
+    pub(super) fn new(registration: Id, writer: MessageWriter, batched: bool) -> Callee {
+        Callee { registration, writer, invocations: 0, batched, yields: Vec::new() }
+    }
 }
 
 impl Handler for Callee {
@@ -189,6 +196,21 @@ impl Handler for Callee {
             ));
         }
         self.invocations += 1;
-        self.writer.send(&Message::Yield { request, options: dict!(), payload })
+        let answer = Message::Yield { request, options: dict!(), payload };
+        if self.batched {
+            self.yields.push(answer);
+            Ok(())
+        } else {
+            self.writer.send(&answer)
+        }
+    }
+
+    fn drained(&mut self) -> Result<(), String> {
+        if self.yields.is_empty() {
+            return Ok(());
+        }
+        let sent = self.writer.send_all(&self.yields);
+        self.yields.clear();
+        sent
     }
 }

@@ -9,6 +9,7 @@ mod websocket;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -157,6 +158,22 @@ impl Stream {
         }
     }
 
+    /// Switches the socket (every clone of it: O_NONBLOCK belongs to the open file) to non-blocking
+    /// reads and writes, or back.
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(nonblocking),
+            Stream::Unix(s) => s.set_nonblocking(nonblocking),
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+
     fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(Some(timeout)),
@@ -192,10 +209,18 @@ impl Read for Stream {
 }
 
 impl Write for Stream {
+    /// Writes as a blocking socket would even while the socket is non-blocking (a pool-read connection):
+    /// a full send buffer waits up to [`WRITE_TIMEOUT`] for room instead of failing with `WouldBlock`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
+        loop {
+            let written = match self {
+                Stream::Tcp(s) => s.write(buf),
+                Stream::Unix(s) => s.write(buf),
+            };
+            match written {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(self.fd())?,
+                other => return other,
+            }
         }
     }
 
@@ -204,6 +229,18 @@ impl Write for Stream {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
         }
+    }
+}
+
+/// Waits until `fd` has room to write, at most [`WRITE_TIMEOUT`].
+fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    let timeout_ms = libc::c_int::try_from(WRITE_TIMEOUT.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd, and its count.
+    match unsafe { libc::poll(&mut poll, 1, timeout_ms) } {
+        0 => Err(io::Error::new(io::ErrorKind::TimedOut, "the socket stayed full")),
+        n if n < 0 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
     }
 }
 
@@ -220,6 +257,18 @@ pub enum FrameReader {
 }
 
 impl FrameReader {
+    /// The socket, for a poller to watch.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        reader_stream(self).fd()
+    }
+
+    /// Makes [`FrameReader::poll_message`] return `None` at once when no whole message is buffered or
+    /// readable, instead of waiting up to [`POLL_INTERVAL`] (for a poller-driven reader). The connection's
+    /// writes become non-blocking too, so switch back before writing more than a few bytes.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<(), String> {
+        reader_stream(self).set_nonblocking(nonblocking).map_err(|e| format!("cannot set O_NONBLOCK: {e}"))
+    }
+
     /// The next message, decoded with `serializer`, or `None` when the read timeout ([`POLL_INTERVAL`])
     /// expired first. Transport-level pings are answered here. An error means the connection is unusable.
     pub fn poll_message(&mut self, serializer: Serializer) -> Result<Option<Message>, String> {
