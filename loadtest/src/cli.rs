@@ -107,12 +107,16 @@ pub struct FanoutArgs {
 pub struct RpcArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Callee sessions; callee k registers `<prefix>.proc.k`.
+    /// Callee sessions; callee k registers `<prefix>.proc.k` (with --shared: all register `<prefix>.proc`).
     #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
     pub callees: u32,
-    /// Caller sessions; caller c calls `<prefix>.proc.(c % callees)`.
+    /// Caller sessions; caller c calls `<prefix>.proc.(c % callees)` (with --shared: `<prefix>.proc`).
     #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
     pub callers: u32,
+    /// One shared registration (11.9) of `<prefix>.proc` held by every callee under this invocation
+    /// policy, instead of a procedure per callee; the report shows how the calls were spread.
+    #[arg(long, value_name = "POLICY", value_parser = ["roundrobin", "random", "first", "last"])]
+    pub shared: Option<String>,
     /// Calls each caller keeps in flight.
     #[arg(long, default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
     pub outstanding: u32,

@@ -101,6 +101,10 @@ pub struct RpcResults {
     pub unanswered: u64,
     /// INVOCATIONs the callees answered.
     pub invocations: u64,
+    /// The invocation policy of the callees' shared registration, if they share one.
+    pub shared: Option<String>,
+    /// INVOCATIONs each callee answered, in the order they registered.
+    pub invocations_per_callee: Vec<u64>,
     /// Completed calls per second of sending.
     pub calls_per_s: f64,
     /// Round trip: caller's send to caller's receipt of the RESULT.
@@ -289,6 +293,13 @@ impl Report {
                     "  calls       {:>12}  {:>12.1}/s  ({} results, {} unanswered, {} invocations)",
                     r.calls, r.calls_per_s, r.results, r.unanswered, r.invocations
                 );
+                if let Some(policy) = &r.shared {
+                    let _ = writeln!(
+                        out,
+                        "  shared      {policy}: invocations per callee {:?}",
+                        r.invocations_per_callee
+                    );
+                }
                 write_latency(&mut out, "round-trip latency", &r.latency);
             }
             Results::Churn(r) => write_churn(&mut out, r),
@@ -445,6 +456,20 @@ fn rpc_problems(r: &RpcResults, grace_s: f64) -> Vec<String> {
             "LOSS: {} of {} calls were not answered {grace_s} s after sending stopped",
             r.unanswered, r.calls
         ));
+    }
+    if let (Some(policy), Some(least)) = (&r.shared, r.invocations_per_callee.iter().min()) {
+        // Load balancing must reach every callee; hot stand-by must keep to one.
+        let balanced = matches!(policy.as_str(), "roundrobin" | "random");
+        let busy = r.invocations_per_callee.iter().filter(|n| **n > 0).count();
+        if balanced && *least == 0 && r.invocations >= 100 * r.invocations_per_callee.len() as u64 {
+            problems.push(format!(
+                "SPREAD: {policy} left a callee without calls: {:?}",
+                r.invocations_per_callee
+            ));
+        }
+        if !balanced && busy > 1 {
+            problems.push(format!("SPREAD: {policy} invoked {busy} callees: {:?}", r.invocations_per_callee));
+        }
     }
     if r.invocations > r.calls {
         problems

@@ -107,6 +107,15 @@ fn rpc_over_websocket() {
 }
 
 #[test]
+fn rpc_shared_registration_over_rawsocket() {
+    let router = Router::start();
+    let args = ["--serializer", "msgpack", "--callees", "2", "--shared", "roundrobin", "--duration", "1"];
+    let report = run("rpc", &router.rs(), &args);
+    positive(&report, &["/invocations_per_callee/0", "/invocations_per_callee/1"]);
+    assert_eq!(report["unanswered"], 0, "{report}");
+}
+
+#[test]
 fn churn_over_rawsocket() {
     let router = Router::start();
     let report = run("churn", &router.rs(), &["--serializer", "cbor", "--cycles", "20"]);

@@ -116,7 +116,8 @@ fn run_rpc(args: &LatencyArgs) -> Result<Report, String> {
     let mut writers = Vec::new();
     let mut callee_threads = Vec::with_capacity(procedures.len());
     for (k, procedure) in procedures.iter().enumerate() {
-        let (session, registration) = register(common, procedure).map_err(|e| format!("callee {k}: {e}"))?;
+        let (session, registration) =
+            register(common, procedure, dict!()).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
         let callee = Callee::new(registration, session.writer, false);
         callee_threads.push(spawn_reader(format!("callee {k}"), session.reader, callee, control.clone())?);

@@ -1,12 +1,13 @@
-//! The `rpc` scenario: K callees, callee k registering `<prefix>.proc.k` and echoing every invocation's
-//! payload back, and C callers, caller c calling `<prefix>.proc.(c % K)` with W calls in flight. Each call
+//! The `rpc` scenario: K callees, callee k registering `<prefix>.proc.k` (or all of them sharing one
+//! registration of `<prefix>.proc` under an invocation policy) and echoing every invocation's payload
+//! back, and C callers, caller c calling `<prefix>.proc.(c % K)` with W calls in flight. Each call
 //! carries `[caller, seq, sent_ns, padding]`; the echoed stamp gives the round-trip latency and proves the
 //! result belongs to its caller.
 
 use std::sync::Arc;
 
 use switchyard::dict;
-use switchyard::wamp::{Id, Message};
+use switchyard::wamp::{Dict, Id, Message};
 
 use super::{padding_for, rate, send_for, Stamp};
 use crate::cli::{CommonArgs, RpcArgs};
@@ -20,13 +21,23 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     let common = &args.common;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
-    let procedures: Vec<String> = (0..args.callees).map(|k| format!("{prefix}.proc.{k}")).collect();
+    let procedures: Vec<String> = (0..args.callees)
+        .map(|k| match args.shared {
+            Some(_) => format!("{prefix}.proc"),
+            None => format!("{prefix}.proc.{k}"),
+        })
+        .collect();
+    let options = match &args.shared {
+        Some(policy) => dict! { "invoke" => policy.as_str() },
+        None => dict!(),
+    };
 
     // Every registration is confirmed before any caller connects.
     let mut writers = Vec::new();
     let mut callees = Vec::with_capacity(procedures.len());
     for (k, procedure) in procedures.iter().enumerate() {
-        let (session, registration) = register(common, procedure).map_err(|e| format!("callee {k}: {e}"))?;
+        let (session, registration) =
+            register(common, procedure, options.clone()).map_err(|e| format!("callee {k}: {e}"))?;
         writers.push(session.writer.clone());
         callees.push((session.reader, Callee::new(registration, session.writer, true)));
     }
@@ -73,7 +84,8 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
         latency.merge(&results.latency);
         answered += results.results;
     }
-    let invocations = callee_pool.join()?.iter().map(|callee| callee.invocations).sum();
+    let invocations_per_callee: Vec<u64> =
+        callee_pool.join()?.iter().map(|callee| callee.invocations).collect();
     for writer in &writers {
         writer.close();
     }
@@ -86,7 +98,9 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
         calls: callers.iter().map(|c| c.seq).sum(),
         results: answered,
         unanswered: callers.iter().map(|c| c.window.in_flight() as u64).sum(),
-        invocations,
+        invocations: invocations_per_callee.iter().sum(),
+        shared: args.shared.clone(),
+        invocations_per_callee,
         calls_per_s: rate(answered, phase.elapsed),
         latency: latency.summary(),
     };
@@ -94,10 +108,10 @@ pub fn run(args: &RpcArgs) -> Result<Report, String> {
     Ok(Report::new(common, threads, connections, &phase, Results::Rpc(results), &control))
 }
 
-/// Joins a session and registers it for `procedure`.
-pub(super) fn register(common: &CommonArgs, procedure: &str) -> Result<(Session, Id), String> {
+/// Joins a session and registers it for `procedure` with these REGISTER options.
+pub(super) fn register(common: &CommonArgs, procedure: &str, options: Dict) -> Result<(Session, Id), String> {
     let mut session = Session::join(&common.url, common.serializer, &common.realm)?;
-    let register = Message::Register { request: 1, options: dict!(), procedure: procedure.to_owned() };
+    let register = Message::Register { request: 1, options, procedure: procedure.to_owned() };
     match session.request(&register, "REGISTERED")? {
         Message::Registered { request: 1, registration } => Ok((session, registration)),
         other => Err(describe_unexpected(&other)),
