@@ -93,6 +93,11 @@ pub struct FanoutArgs {
     /// Most PUBLISH messages a publisher has awaiting their PUBLISHED acknowledgement.
     #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+    /// Open loop instead: publish this many events per second (all publishers together, unacknowledged,
+    /// on a fixed schedule), measuring latency from each send's scheduled time. This runs the `latency`
+    /// scenario's engine and prints its report (loss, order, rate kept, send lag); one topic only.
+    #[arg(long, value_name = "PER_S", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate: Option<u64>,
     /// Most events per subscriber published but not yet received: beyond that the publishers wait (end-to-
     /// end flow control, so readers slower than the router show as a lower rate, not as a queue in the
     /// router growing for the whole run).

@@ -98,6 +98,16 @@ fn fanout_over_rawsocket() {
 }
 
 #[test]
+fn fanout_open_loop_over_websocket() {
+    let router = Router::start();
+    let args = ["--serializer", "cbor", "--subscribers", "3", "--rate", "2000", "--duration", "1"];
+    let report = run("fanout", &router.ws(), &args);
+    positive(&report, &["/sent", "/delivered", "/latency/samples"]);
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["expected"], report["delivered"], "{report}");
+}
+
+#[test]
 fn rpc_over_websocket() {
     let router = Router::start();
     let args = ["--serializer", "json", "--callers", "2", "--outstanding", "4", "--duration", "1"];

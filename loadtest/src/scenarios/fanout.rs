@@ -3,7 +3,8 @@
 //! `--max-backlog` events per subscriber published but not yet received (all publishers together). Every event
 //! carries `[publisher, seq, sent_ns, padding]` with `seq` counted per (publisher, topic), so each
 //! subscriber knows the next sequence number to expect from each publisher and detects loss, reordering and
-//! duplicates per (publisher, subscriber) pair, and measures end-to-end latency.
+//! duplicates per (publisher, subscriber) pair, and measures end-to-end latency. With `--rate` the
+//! publishers send open loop instead, through the `latency` scenario's engine.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use switchyard::dict;
 use switchyard::wamp::{Dict, Id, Message};
 
 use super::{padding_for, rate, send_for, Phase, Stamp};
-use crate::cli::{CommonArgs, FanoutArgs};
+use crate::cli::{CommonArgs, FanoutArgs, LatencyArgs, LatencyMode};
 use crate::client::{describe_unexpected, spawn_reader, spawn_reader_pool, Handler, MessageWriter, Session};
 use crate::control::{wait_until, Control};
 use crate::report::{FanoutResults, PairProblem, Report, Results};
@@ -24,6 +25,9 @@ use crate::stats::Latency;
 const MAX_LISTED_PAIRS: usize = 100;
 
 pub fn run(args: &FanoutArgs) -> Result<Report, String> {
+    if let Some(rate) = args.rate {
+        return open_loop(args, rate);
+    }
     let common = &args.common;
     let control = Arc::new(Control::new());
     let prefix = common.prefix();
@@ -106,6 +110,21 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     let results = tally(args, &publishers, &subscribers, &phase);
     let connections = subscribers.len() + publishers.len();
     Ok(Report::new(common, threads, connections, &phase, Results::Fanout(results), &control))
+}
+
+/// `--rate`: the same publishers and subscribers, open loop, through the `latency` scenario's engine.
+fn open_loop(args: &FanoutArgs, rate: u64) -> Result<Report, String> {
+    if args.topics != 1 {
+        return Err("--rate publishes to one topic: leave --topics at 1".to_owned());
+    }
+    super::latency::run(&LatencyArgs {
+        common: args.common.clone(),
+        mode: LatencyMode::Pubsub,
+        rate,
+        publishers: args.publishers,
+        subscribers: args.subscribers,
+        payload: args.payload,
+    })
 }
 
 /// Joins a session and subscribes it to `topic`.
