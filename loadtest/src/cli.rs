@@ -95,7 +95,8 @@ pub struct FanoutArgs {
     pub window: u32,
     /// Open loop instead: publish this many events per second (all publishers together, unacknowledged,
     /// on a fixed schedule), measuring latency from each send's scheduled time. This runs the `latency`
-    /// scenario's engine and prints its report (loss, order, rate kept, send lag); one topic only.
+    /// scenario's engine and prints its report (loss, order, rate kept, send lag; `mode` "pubsub" in the JSON
+    /// line); one topic only.
     #[arg(long, value_name = "PER_S", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub rate: Option<u64>,
     /// Most events per subscriber published but not yet received: beyond that the publishers wait (end-to-

@@ -112,19 +112,22 @@ pub fn run(args: &FanoutArgs) -> Result<Report, String> {
     Ok(Report::new(common, threads, connections, &phase, Results::Fanout(results), &control))
 }
 
-/// `--rate`: the same publishers and subscribers, open loop, through the `latency` scenario's engine.
+/// `--rate`: the same publishers and subscribers, open loop, through the `latency` scenario's engine (its
+/// report, under this scenario's name).
 fn open_loop(args: &FanoutArgs, rate: u64) -> Result<Report, String> {
     if args.topics != 1 {
         return Err("--rate publishes to one topic: leave --topics at 1".to_owned());
     }
-    super::latency::run(&LatencyArgs {
+    let mut report = super::latency::run(&LatencyArgs {
         common: args.common.clone(),
         mode: LatencyMode::Pubsub,
         rate,
         publishers: args.publishers,
         subscribers: args.subscribers,
         payload: args.payload,
-    })
+    })?;
+    report.scenario = "fanout";
+    Ok(report)
 }
 
 /// Joins a session and subscribes it to `topic`.
