@@ -104,6 +104,12 @@ fn main() -> ExitCode {
         Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
 
+    // Each shard's io_uring rings take locked memory (glommio wants at least 512 KiB): take what the hard
+    // limit allows, as for descriptors.
+    if let Err(e) = raise_memlock_limit() {
+        warn!("cannot raise the locked-memory limit: {e}");
+    }
+
     let router = match RouterHandle::start(config) {
         Ok(router) => router,
         Err(e) => {
@@ -118,4 +124,13 @@ fn main() -> ExitCode {
     router.stop();
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Raises the soft RLIMIT_MEMLOCK to the hard limit.
+fn raise_memlock_limit() -> std::io::Result<()> {
+    let (soft, hard) = rlimit::Resource::MEMLOCK.get()?;
+    if soft < hard {
+        rlimit::Resource::MEMLOCK.set(hard, hard)?;
+    }
+    Ok(())
 }

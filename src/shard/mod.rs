@@ -132,12 +132,26 @@ impl RouterHandle {
             handles.push(handle);
         }
         drop(ready_tx);
-        let router = RouterHandle { endpoints, registry, gate, stop, shards: handles };
+        let mut router = RouterHandle { endpoints, registry, gate, stop, shards: handles };
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(StartError::Executor(e)),
-                Err(_) => return Err(StartError::Executor("a shard exited during start-up".into())),
+                Err(_) => {
+                    // Every shard is gone: say why the first one that failed did (glommio's executor
+                    // refuses to start when io_uring lacks locked memory, for one).
+                    let why = router.shards.drain(..).find_map(|shard| shard.join().err());
+                    let why = why.map_or("a shard exited during start-up".into(), |e| {
+                        // glommio folds its memlock error into an I/O error; only its text names it.
+                        let hint = if e.to_string().contains("MemLock") {
+                            " (io_uring needs locked memory: raise `ulimit -l` to at least 512 KiB)"
+                        } else {
+                            ""
+                        };
+                        format!("a shard could not start: {e}{hint}")
+                    });
+                    return Err(StartError::Executor(why));
+                }
             }
         }
         for endpoint in &router.endpoints {
