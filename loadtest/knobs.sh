@@ -2,7 +2,10 @@
 # Linux knobs, side by side (tuning.md, "Linux knobs"): one switchyard --cores 1 on loopback, and the same
 # fan-out (1 publisher -> 100 subscribers, 64 B, msgpack over RawSocket, 5 s) under each setting, the
 # settings alternating run by run; then the sessions scenario's connect rate (4000 sessions, 512 setting up
-# at once) under two somaxconn values. Needs root and a release build; restores every setting it changes.
+# at once) under two somaxconn values; then switchyard's own spin_before_park_us (0, 50, 200 µs) on a
+# switchyard --cores 2, by the open-loop latency at SPIN_RATE events/s (default 5212, half of Crossbar's
+# maximum in the latency comparison) and the router's CPU. Needs root and a release build; restores every
+# setting it changes.
 #
 #   loadtest/knobs.sh [RUNS]     (default 3 rounds; results in $OUT/results.txt, OUT defaults to a temp dir)
 set -u
@@ -28,7 +31,12 @@ restore() {
 }
 
 SYPID=""
-start_sy() { setsid "$SY" --config "$OUT/sy.toml" --cores 1 >"$OUT/sy.log" 2>&1 & SYPID=$!; sleep 1; }
+# start_sy [CONFIG [CORES]]
+start_sy() {
+    setsid "$SY" --config "${1:-$OUT/sy.toml}" --cores "${2:-1}" >"$OUT/sy.log" 2>&1 &
+    SYPID=$!
+    sleep 1
+}
 stop_sy() {
     [ -n "$SYPID" ] || return 0
     kill -TERM -- "-$SYPID" 2>/dev/null; sleep 1; kill -KILL -- "-$SYPID" 2>/dev/null; SYPID=""
@@ -79,6 +87,26 @@ for _ in $(seq 1 "$RUNS"); do
 r = json.load(sys.stdin)
 print(r["established"], r["connect_rate"])')
         echo "somaxconn=$backlog rc=$rc established,connects/s: $rate" | tee -a "$OUT/results.txt"
+        stop_sy
+    done
+done
+SPIN_RATE=${SPIN_RATE:-5212}
+HZ=$(getconf CLK_TCK)
+router_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SYPID/stat"; }
+for _ in $(seq 1 "$RUNS"); do
+    for spin in 0 50 200; do
+        { echo "spin_before_park_us = $spin"; cat "$OUT/sy.toml"; } >"$OUT/spin.toml"
+        start_sy "$OUT/spin.toml" 2
+        before=$(router_cpu_ticks)
+        "$LT" latency --mode pubsub --url "rs://127.0.0.1:$PORT" --serializer msgpack --rate "$SPIN_RATE" \
+            --duration 5 >"$OUT/spin.log" 2>&1
+        rc=$?
+        cpu=$(( ($(router_cpu_ticks) - before) * 100 / HZ / 5 ))
+        fields=$(grep '^{' "$OUT/spin.log" | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print(r["latency"]["p50_us"], r["latency"]["p99_us"], r["latency"]["p999_us"], r["lost"])')
+        echo "spin_before_park_us=$spin rc=$rc p50us,p99us,p999us,lost: $fields router-cpu%: $cpu" |
+            tee -a "$OUT/results.txt"
         stop_sy
     done
 done

@@ -38,6 +38,11 @@ pub struct Config {
     /// Number of shards (pinned executors). Default: every CPU the process may run on.
     #[serde(default)]
     pub cores: Option<usize>,
+    /// How long an idle shard busy-polls before it parks, in microseconds (0: parks at once). Spinning
+    /// spares the wake-up (an eventfd write and glommio's membarrier) when work comes back quickly, at
+    /// the price of that CPU time; see tuning.md.
+    #[serde(default)]
+    pub spin_before_park_us: u64,
     pub realms: Vec<RealmConfig>,
     pub endpoints: Vec<EndpointConfig>,
     #[serde(default)]

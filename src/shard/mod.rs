@@ -127,6 +127,7 @@ impl RouterHandle {
             };
             let handle = LocalExecutorBuilder::new(placement)
                 .name(&format!("shard-{shard}"))
+                .spin_before_park(Duration::from_micros(config.spin_before_park_us))
                 .spawn(move || run_shard(context))
                 .map_err(|e| StartError::Executor(e.to_string()))?;
             handles.push(handle);
