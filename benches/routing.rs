@@ -51,12 +51,13 @@ fn publish_frame(topic: &str) -> Bytes {
     codec::encode_to_bytes(&publish, Serializer::MsgPack)
 }
 
-/// The default realm `realm1` (anonymous, no roles) with room for `subscriptions` and `registrations` per
-/// session.
+/// The default realm `realm1` (anonymous, no roles) with room for `subscriptions` (patterns too) and
+/// `registrations` per session.
 fn registry(subscriptions: usize, registrations: usize) -> Arc<Registry> {
     let mut realms = Config::default().realms;
     realms[0].limits.max_subscriptions = subscriptions.max(realms[0].limits.max_subscriptions);
     realms[0].limits.max_registrations = registrations.max(realms[0].limits.max_registrations);
+    realms[0].limits.max_patterns = subscriptions.max(realms[0].limits.max_patterns);
     Arc::new(Registry::new(realms).expect("realms"))
 }
 

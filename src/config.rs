@@ -83,6 +83,9 @@ pub struct SessionLimits {
     pub max_subscriptions: usize,
     /// Registrations one session may hold (each is replicated to every shard).
     pub max_registrations: usize,
+    /// Prefix and wildcard subscriptions and registrations one session may hold, together (within the two
+    /// limits above): every publication or call is matched against all of them.
+    pub max_patterns: usize,
     /// Calls one session may have waiting for an answer.
     pub max_pending_calls: usize,
     /// Dealer-side timeout of every call that sets no `CALL.Options.timeout`, in milliseconds; 0 = none.
@@ -96,6 +99,7 @@ impl Default for SessionLimits {
         SessionLimits {
             max_subscriptions: 10_000,
             max_registrations: 1_000,
+            max_patterns: 100,
             max_pending_calls: 4_096,
             default_call_timeout_ms: 0,
         }

@@ -18,7 +18,7 @@ use crate::config::RealmConfig;
 use crate::dict;
 use crate::stats::Counter;
 use crate::wamp::message::code;
-use crate::wamp::{uri, uris, Dict, Id, Message, Value};
+use crate::wamp::{uris, Dict, Id, Message, Value};
 
 use super::effects::{ConnId, Outbox};
 use super::internal_call::Purpose;
@@ -26,6 +26,7 @@ use super::permissions::{Action, Decision, Grants, RoleRules};
 use super::registry::Registry;
 use super::session::Phase;
 use super::shard_router::ShardRouter;
+use super::uri_index::MatchPolicy;
 
 /// How many messages of one session, and how many bytes of them, may wait for a dynamic authorizer's
 /// answer; past either the session is aborted.
@@ -167,20 +168,33 @@ fn approximate_size(message: &Message) -> usize {
 /// A role's decisions per URI on one shard.
 pub type DecisionCache = AHashMap<Box<str>, Grants>;
 
-/// The action a client message asks for, and on which URI.
-fn action_of(message: &Message) -> Option<(Action, &str)> {
+/// The action a client message asks for, on which URI, and how that URI matches (SUBSCRIBE and REGISTER
+/// may name a pattern).
+fn action_of(message: &Message) -> Option<(Action, &str, MatchPolicy)> {
     match message {
-        Message::Publish { topic, .. } => Some((Action::Publish, topic)),
-        Message::Subscribe { topic, .. } => Some((Action::Subscribe, topic)),
-        Message::Call { procedure, .. } => Some((Action::Call, procedure)),
-        Message::Register { procedure, .. } => Some((Action::Register, procedure)),
+        Message::Publish { topic, .. } => Some((Action::Publish, topic, MatchPolicy::Exact)),
+        Message::Subscribe { topic, options, .. } => {
+            Some((Action::Subscribe, topic, MatchPolicy::of(options)))
+        }
+        Message::Call { procedure, .. } => Some((Action::Call, procedure, MatchPolicy::Exact)),
+        Message::Register { procedure, options, .. } => {
+            Some((Action::Register, procedure, MatchPolicy::of(options)))
+        }
         _ => None,
     }
 }
 
-/// Clients can neither register nor publish in the router's own `wamp.` namespace.
-fn reserved(action: Action, uri: &str) -> bool {
-    matches!(action, Action::Register | Action::Publish) && uri.starts_with("wamp.")
+/// Clients can neither register nor publish in the router's own `wamp.` namespace, not even through a
+/// pattern that could match a URI in it.
+fn reserved(action: Action, uri: &str, policy: MatchPolicy) -> bool {
+    if !matches!(action, Action::Register | Action::Publish) {
+        return false;
+    }
+    match policy {
+        MatchPolicy::Exact => uri.starts_with("wamp."),
+        MatchPolicy::Prefix => uri.starts_with("wamp.") || "wamp.".starts_with(uri),
+        MatchPolicy::Wildcard => matches!(uri.split('.').next(), Some("" | "wamp")),
+    }
 }
 
 /// What [`ShardRouter::authorize`] found.
@@ -212,10 +226,10 @@ impl ShardRouter {
             parked.push(message);
             return;
         }
-        let Some((action, uri)) = action_of(&message) else {
+        let Some((action, uri, policy)) = action_of(&message) else {
             return self.dispatch(conn, message, false, out);
         };
-        match self.authorize(conn, action, uri) {
+        match self.authorize(conn, action, uri, policy) {
             Verdict::Decided(Decision::Allow { disclose }) => self.dispatch(conn, message, disclose, out),
             Verdict::Decided(Decision::Deny) => self.deny(conn, &message, out),
             Verdict::Ask(procedure) => self.ask_authorizer(conn, procedure, action, message, out),
@@ -225,13 +239,13 @@ impl ShardRouter {
     /// Runs `message` for a session that may do everything outside `wamp.`.
     pub(super) fn dispatch_open(&mut self, conn: ConnId, message: Message, out: &mut Outbox) {
         match action_of(&message) {
-            Some((action, uri)) if reserved(action, uri) => self.deny(conn, &message, out),
+            Some((action, uri, policy)) if reserved(action, uri, policy) => self.deny(conn, &message, out),
             _ => self.dispatch(conn, message, false, out),
         }
     }
 
-    fn authorize(&mut self, conn: ConnId, action: Action, uri: &str) -> Verdict {
-        if reserved(action, uri) {
+    fn authorize(&mut self, conn: ConnId, action: Action, uri: &str, policy: MatchPolicy) -> Verdict {
+        if reserved(action, uri, policy) {
             return Verdict::Decided(Decision::Deny);
         }
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -241,18 +255,28 @@ impl ShardRouter {
             return Verdict::Decided(Decision::Deny);
         };
         // Only valid URIs are cached or asked about (checked on a cache miss: what is cached was valid);
-        // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri. A
-        // SUBSCRIBE or REGISTER may name a pattern (12.5, 11.8), which is authorized as the URI it is.
-        let valid = |registry: &Registry| {
-            let check = registry.realm(session.realm).uri_check;
-            match action {
-                Action::Subscribe | Action::Register => uri::is_valid_pattern(uri, check),
-                _ => uri::is_valid(uri, check),
-            }
-        };
+        // an invalid one goes on to the action's handler, which answers wamp.error.invalid_uri.
+        let valid = |registry: &Registry| policy.check(uri, registry.realm(session.realm).uri_check).is_ok();
         let invalid = Verdict::Decided(Decision::Allow { disclose: false });
         match &session.authorization {
             SessionAuthorization::Open => Verdict::Decided(Decision::Allow { disclose: false }),
+            // A pattern (12.5, 11.8) reaches every URI it matches: decided over that whole range, and not
+            // cached (the caches are per URI; pattern requests are rare).
+            SessionAuthorization::Rules { kind, .. } if policy != MatchPolicy::Exact => {
+                let RoleKind::Rules(rules) = &**kind else {
+                    return Verdict::Decided(Decision::Deny);
+                };
+                if !valid(&self.registry) {
+                    return invalid;
+                }
+                Verdict::Decided(rules.lookup_pattern(policy, uri).decide(action))
+            }
+            SessionAuthorization::Dynamic { procedure, .. } if policy != MatchPolicy::Exact => {
+                if !valid(&self.registry) {
+                    return invalid;
+                }
+                Verdict::Ask(procedure.clone())
+            }
             SessionAuthorization::Rules { role, kind } => {
                 let cache = &mut self.decision_caches[session.realm][*role];
                 let grants = match cache.get(uri) {
@@ -310,7 +334,7 @@ impl ShardRouter {
         };
         let text = format!(
             "this session is not authorized to {} {uri:?}",
-            action_of(message).map_or("", |(a, _)| a.name())
+            action_of(message).map_or("", |(a, _, _)| a.name())
         );
         self.error(conn, request_type, request, uris::NOT_AUTHORIZED, &text, out);
     }
@@ -328,7 +352,7 @@ impl ShardRouter {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
-        let uri = action_of(&message).map_or(String::new(), |(_, uri)| uri.to_owned());
+        let uri = action_of(&message).map_or(String::new(), |(_, uri, _)| uri.to_owned());
         let options = match &message {
             Message::Publish { options, .. }
             | Message::Subscribe { options, .. }
@@ -379,7 +403,13 @@ impl ShardRouter {
         let SessionAuthorization::Dynamic { cache, parked, .. } = &mut s.authorization else {
             return;
         };
-        if cache_it && uri.len() <= MAX_CACHED_URI {
+        // The answer on a pattern is not the answer on the URI it is spelled as: only the latter is cached.
+        let asked_a_pattern = parked
+            .as_ref()
+            .and_then(|p| p.messages.front())
+            .and_then(action_of)
+            .is_some_and(|(_, _, policy)| policy != MatchPolicy::Exact);
+        if cache_it && !asked_a_pattern && uri.len() <= MAX_CACHED_URI {
             if cache.len() >= MAX_CACHED {
                 cache.clear();
             }

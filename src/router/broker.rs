@@ -67,6 +67,15 @@ impl ShardRouter {
             let text = format!("this session already holds {max} subscriptions, the most this realm allows");
             return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);
         }
+        let max = self.registry.realm(realm).limits.max_patterns;
+        if policy != MatchPolicy::Exact
+            && session.patterns >= max
+            && !session.subscriptions.values().any(|h| *h == held)
+        {
+            self.registry.stats.bump(Counter::SubscriptionLimit);
+            let text = format!("this session already holds {max} patterns, the most this realm allows");
+            return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);
+        }
         let (serializer, max_outbound) =
             (self.conns[&conn].serializer, self.conns[&conn].limits.max_outbound);
         let registry = &self.registry;
@@ -81,7 +90,9 @@ impl ShardRouter {
             local.subscribers.push(Subscriber { conn, session: session_id, serializer, max_outbound });
         }
         if let Some(session) = self.session_mut(conn) {
-            session.subscriptions.insert(subscription, held);
+            if session.subscriptions.insert(subscription, held).is_none() && policy != MatchPolicy::Exact {
+                session.patterns += 1;
+            }
         }
         self.send(conn, &Message::Subscribed { request, subscription }, out);
     }
@@ -95,6 +106,9 @@ impl ShardRouter {
             let text = format!("this session holds no subscription {subscription}");
             return self.error(conn, code::UNSUBSCRIBE, request, uris::NO_SUCH_SUBSCRIPTION, &text, out);
         };
+        if held.policy != MatchPolicy::Exact {
+            session.patterns -= 1;
+        }
         self.remove_subscriber(realm, &held, conn);
         self.send(conn, &Message::Unsubscribed { request, details: None }, out);
     }

@@ -133,6 +133,18 @@ impl ShardRouter {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
+        // A call still waiting for the callee's REGISTERED was never invoked: it is dropped, and answered
+        // here if the caller waits for that answer (`kill`).
+        let waiting = session.registrations.values_mut().find_map(|held| {
+            let at = held.waiting.iter().position(|c| c.caller == caller && c.request == request)?;
+            Some(held.waiting.remove(at))
+        });
+        if let Some(call) = waiting {
+            if mode == CancelMode::Kill {
+                self.route_reply(call.caller_shard, canceled(caller, request, reason), out);
+            }
+            return;
+        }
         let found =
             session.invocations.iter().find(|(_, p)| p.caller == caller && p.caller_request == request);
         let Some((&invocation, &pending)) = found else {
@@ -150,18 +162,22 @@ impl ShardRouter {
             session.invocations.remove(&invocation);
         }
         if mode == CancelMode::Kill {
-            let reply = CallReply {
-                caller,
-                request,
-                details: Dict::new(),
-                error: Some(reason.into()),
-                payload: Payload::from_values(
-                    crate::wamp::codec::Serializer::Json,
-                    Some(&[Value::from("the call was canceled")]),
-                    None,
-                ),
-            };
-            self.route_reply(pending.caller_shard, reply, out);
+            self.route_reply(pending.caller_shard, canceled(caller, request, reason), out);
         }
+    }
+}
+
+/// The ERROR a caller gets for a call canceled with `kill`, when the callee cannot answer it.
+fn canceled(caller: Id, request: Id, reason: &str) -> CallReply {
+    CallReply {
+        caller,
+        request,
+        details: Dict::new(),
+        error: Some(reason.into()),
+        payload: Payload::from_values(
+            crate::wamp::codec::Serializer::Json,
+            Some(&[Value::from("the call was canceled")]),
+            None,
+        ),
     }
 }

@@ -74,6 +74,24 @@ struct Procedure {
     next: Cell<usize>,
 }
 
+impl Procedure {
+    /// The callee the next call goes to, by the invocation policy.
+    fn choose(&self) -> Option<RegistrationEntry> {
+        let last = self.callees.len().checked_sub(1)?;
+        let index = match self.policy {
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => last,
+            InvokePolicy::Random => rand::thread_rng().gen_range(0..=last),
+            InvokePolicy::RoundRobin => {
+                let index = self.next.get().min(last);
+                self.next.set(if index == last { 0 } else { index + 1 });
+                index
+            }
+        };
+        self.callees.get(index).copied()
+    }
+}
+
 /// This shard's replica of one realm's registrations, exact and pattern-based (11.8).
 #[derive(Debug, Default)]
 pub struct Dealer {
@@ -110,18 +128,13 @@ impl Dealer {
     /// the call (11.9).
     pub(super) fn pick(&self, procedure: &str) -> Option<(MatchPolicy, RegistrationEntry)> {
         let (matching, replica) = self.procedures.best_match(procedure)?;
-        let last = replica.callees.len().checked_sub(1)?;
-        let index = match replica.policy {
-            InvokePolicy::Single | InvokePolicy::First => 0,
-            InvokePolicy::Last => last,
-            InvokePolicy::Random => rand::thread_rng().gen_range(0..=last),
-            InvokePolicy::RoundRobin => {
-                let index = replica.next.get().min(last);
-                replica.next.set(if index == last { 0 } else { index + 1 });
-                index
-            }
-        };
-        replica.callees.get(index).map(|entry| (matching, *entry))
+        Some((matching, replica.choose()?))
+    }
+
+    /// Like [`Dealer::pick`], but only an exact registration will do: the router's own calls (to an
+    /// authenticator or authorizer) must not reach whoever registered a pattern over the procedure.
+    pub(super) fn pick_exact(&self, procedure: &str) -> Option<RegistrationEntry> {
+        self.procedures.get(MatchPolicy::Exact, procedure)?.choose()
     }
 
     pub(super) fn remove(&mut self, matching: MatchPolicy, procedure: &str, registration: Id, callee: Id) {
@@ -163,6 +176,12 @@ impl ShardRouter {
             let text = format!("this session already holds {max} registrations, the most this realm allows");
             return self.error(conn, code::REGISTER, request, uris::LIMIT_EXCEEDED, &text, out);
         }
+        let max = self.registry.realm(realm).limits.max_patterns;
+        if matching != MatchPolicy::Exact && session.patterns >= max {
+            self.registry.stats.bump(Counter::RegistrationLimit);
+            let text = format!("this session already holds {max} patterns, the most this realm allows");
+            return self.error(conn, code::REGISTER, request, uris::LIMIT_EXCEEDED, &text, out);
+        }
         let procedure: Arc<str> = Arc::from(procedure);
         let (registration, order) = match self.registry.claim_procedure(realm, matching, &procedure, policy) {
             Ok((registration, _)) if session.registrations.contains_key(&registration) => {
@@ -188,6 +207,7 @@ impl ShardRouter {
             let held =
                 HeldRegistration { procedure: procedure.clone(), matching, confirmed, waiting: Vec::new() };
             session.registrations.insert(registration, held);
+            session.patterns += usize::from(matching != MatchPolicy::Exact);
         }
         let reply = Message::Registered { request, registration };
         let make = |control| PeerMessage::RegistrationAdded {
@@ -212,6 +232,7 @@ impl ShardRouter {
             let text = format!("this session holds no registration {registration}");
             return self.error(conn, code::UNREGISTER, request, uris::NO_SUCH_REGISTRATION, &text, out);
         };
+        session.patterns -= usize::from(matching != MatchPolicy::Exact);
         self.registry.release_procedure(realm, matching, &procedure, registration);
         self.realms[realm].dealer.remove(matching, &procedure, registration, session_id);
         for call in waiting {
@@ -448,6 +469,9 @@ impl ShardRouter {
         let Some(session) = self.session_mut(conn) else {
             return;
         };
+        for held in session.registrations.values_mut() {
+            held.waiting.retain(|call| call.caller != caller);
+        }
         let mut interrupted = Vec::new();
         let accepts_interrupt = session.accepts_interrupt;
         session.invocations.retain(|&id, pending| {

@@ -51,7 +51,7 @@ impl ShardRouter {
         purpose: Purpose,
         out: &mut Outbox,
     ) {
-        let Some((_, entry)) = self.realms[realm].dealer.pick(procedure) else {
+        let Some(entry) = self.realms[realm].dealer.pick_exact(procedure) else {
             let text = format!("no procedure registered under {procedure:?}");
             return self.internal_answered(purpose, Err(uris::NO_SUCH_PROCEDURE.into()), &text, out);
         };

@@ -143,6 +143,19 @@ impl Grants {
     }
 }
 
+/// The start every URI a wildcard pattern matches begins with: its components before the first empty one,
+/// each with its dot (the whole pattern if it has no empty component).
+fn wildcard_lead(pattern: &str) -> &str {
+    let mut end = 0;
+    for component in pattern.split('.') {
+        if component.is_empty() {
+            return &pattern[..end];
+        }
+        end += component.len() + 1;
+    }
+    pattern
+}
+
 /// A role's rules, compiled.
 #[derive(Debug, Default)]
 pub struct RoleRules {
@@ -184,6 +197,55 @@ impl RoleRules {
             && self.wildcards.iter().all(|(_, g)| *g == Grants::ALL)
     }
 
+    /// What the role may do on *every* URI a prefix or wildcard `pattern` matches (a pattern SUBSCRIBE or
+    /// REGISTER reaches them all): the actions that the rule deciding the pattern's whole range and every
+    /// more specific rule that may decide a part of it all allow. Conservative: a rule that only might
+    /// overlap still counts, and a range no single rule covers is denied.
+    pub fn lookup_pattern(&self, policy: MatchPolicy, pattern: &str) -> Grants {
+        // Every URI the pattern matches starts with `lead`.
+        let lead = match policy {
+            MatchPolicy::Exact => return self.lookup(pattern),
+            MatchPolicy::Prefix => pattern,
+            MatchPolicy::Wildcard => wildcard_lead(pattern),
+        };
+        let covering_prefix = self.prefixes.iter().find(|(prefix, _)| lead.starts_with(prefix.as_str()));
+        let parts: Vec<&str> = pattern.split('.').collect();
+        let covers = |rule: &[String]| {
+            rule.len() == parts.len()
+                && rule.iter().zip(&parts).all(|(r, p)| r.is_empty() || (r == p && !p.is_empty()))
+        };
+        let overlaps = |rule: &[String]| {
+            rule.len() == parts.len()
+                && rule.iter().zip(&parts).all(|(r, p)| r.is_empty() || p.is_empty() || r == p)
+        };
+        let (mut allowed, base) = match covering_prefix {
+            Some((_, grants)) => (grants.allowed, *grants),
+            None if policy == MatchPolicy::Wildcard => {
+                match self.wildcards.iter().find(|(rule, _)| covers(rule)) {
+                    Some((_, grants)) => {
+                        // Without a covering prefix rule, wildcard rules decide: every one that may overlap counts.
+                        let overlapping = self.wildcards.iter().filter(|(rule, _)| overlaps(rule));
+                        (overlapping.fold(grants.allowed, |bits, (_, g)| bits & g.allowed), *grants)
+                    }
+                    None => return Grants::NONE,
+                }
+            }
+            None => return Grants::NONE,
+        };
+        // More specific rules inside the range: exact URIs and longer prefixes under the lead.
+        for (uri, grants) in &self.exact {
+            if uri.starts_with(lead) {
+                allowed &= grants.allowed;
+            }
+        }
+        for (prefix, grants) in &self.prefixes {
+            if prefix.starts_with(lead) {
+                allowed &= grants.allowed;
+            }
+        }
+        Grants { allowed, ..base }
+    }
+
     /// What the most specific rule matching `uri` grants.
     pub fn lookup(&self, uri: &str) -> Grants {
         if let Some(grants) = self.exact.get(uri) {
@@ -214,6 +276,46 @@ mod tests {
         AllowConfig { call: false, register: false, publish: true, subscribe: false };
     const NOTHING: AllowConfig =
         AllowConfig { call: false, register: false, publish: false, subscribe: false };
+
+    #[test]
+    fn a_pattern_is_allowed_only_where_every_rule_in_its_range_allows_it() {
+        const SUB: AllowConfig =
+            AllowConfig { subscribe: true, call: false, register: false, publish: false };
+        let rules = RoleRules::compile(&[
+            rule("com.", MatchPolicy::Prefix, SUB),
+            rule("com.secret.", MatchPolicy::Prefix, NOTHING),
+            rule("com.a", MatchPolicy::Exact, SUB),
+            rule("org..news", MatchPolicy::Wildcard, SUB),
+            rule("org.x.news", MatchPolicy::Exact, NOTHING),
+        ]);
+        let may = |policy, pattern| {
+            rules.lookup_pattern(policy, pattern).decide(Action::Subscribe) != Decision::Deny
+        };
+        assert!(may(MatchPolicy::Prefix, "com.app."));
+        assert!(!may(MatchPolicy::Prefix, "com."), "covers com.secret.");
+        assert!(!may(MatchPolicy::Prefix, "com.s"), "may reach com.secret.");
+        assert!(may(MatchPolicy::Wildcard, "com.app..x"));
+        assert!(!may(MatchPolicy::Wildcard, "com..x"), "may reach com.secret.x");
+        // An exact rule never allows a pattern: the prefix "com.a" reaches com.admin too.
+        let exact_only = RoleRules::compile(&[rule("com.a", MatchPolicy::Exact, SUB)]);
+        assert_eq!(exact_only.lookup_pattern(MatchPolicy::Prefix, "com.a"), Grants::NONE);
+        // A wildcard rule allows the same or a narrower wildcard pattern, unless a rule inside denies.
+        assert!(!may(MatchPolicy::Wildcard, "org..news"), "org.x.news is denied inside the range");
+        let wild = RoleRules::compile(&[rule("org..news", MatchPolicy::Wildcard, SUB)]);
+        let wild_may = |pattern| {
+            wild.lookup_pattern(MatchPolicy::Wildcard, pattern).decide(Action::Subscribe) != Decision::Deny
+        };
+        assert!(wild_may("org..news"));
+        assert!(!wild_may("org..new"), "outside the rule");
+        assert!(!wild_may("..news"), "wider than the rule");
+        assert!(
+            wild.lookup_pattern(MatchPolicy::Prefix, "org.x.news").decide(Action::Subscribe)
+                == Decision::Deny
+        );
+        assert_eq!(wildcard_lead("com.a..b"), "com.a.");
+        assert_eq!(wildcard_lead("..b"), "");
+        assert_eq!(wildcard_lead("a.b"), "a.b");
+    }
 
     #[test]
     fn most_specific_rule_wins() {

@@ -123,6 +123,8 @@ pub struct Session {
     pub subscriptions: AHashMap<Id, HeldSubscription>,
     /// Registration IDs held.
     pub registrations: AHashMap<Id, HeldRegistration>,
+    /// How many of the subscriptions and registrations are prefix or wildcard patterns.
+    pub patterns: usize,
     /// As callee: invocation request ID -> who waits for the answer.
     pub invocations: AHashMap<Id, PendingInvocation>,
     /// As caller: CALL request ID -> where the call went.
@@ -144,6 +146,7 @@ impl Session {
             request_ids: SessionScopeIds::default(),
             subscriptions: AHashMap::new(),
             registrations: AHashMap::new(),
+            patterns: 0,
             invocations: AHashMap::new(),
             calls: AHashMap::new(),
             accepts_interrupt: false,

@@ -23,6 +23,10 @@ use crate::wamp::{Dict, Value};
 /// is walked (recursively) one level per component.
 pub const MAX_PATTERN_BYTES: usize = 256;
 
+/// The most components a wildcard pattern may have: a publication or call walks at most this deep into the
+/// wildcard trie, and each component is one trie node.
+pub const MAX_WILDCARD_COMPONENTS: usize = 32;
+
 /// How a URI pattern matches (SUBSCRIBE.Options.match, REGISTER.Options.match, permission rules).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -51,7 +55,8 @@ impl MatchPolicy {
     }
 
     /// Checks `uri` as a URI under this policy: patterns may have empty components (2.1.1), as
-    /// wildcards and prefixes such as "com.myapp." do, and are at most [`MAX_PATTERN_BYTES`] long.
+    /// wildcards and prefixes such as "com.myapp." do, are at most [`MAX_PATTERN_BYTES`] long, and
+    /// wildcards have at most [`MAX_WILDCARD_COMPONENTS`] components.
     /// `Err` says why not.
     pub fn check(self, uri: &str, check: UriCheck) -> Result<(), String> {
         let valid = match self {
@@ -63,6 +68,9 @@ impl MatchPolicy {
         }
         if self != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
             return Err(format!("a {} pattern may be at most {MAX_PATTERN_BYTES} bytes long", self.as_str()));
+        }
+        if self == MatchPolicy::Wildcard && uri.split('.').count() > MAX_WILDCARD_COMPONENTS {
+            return Err(format!("a wildcard pattern may have at most {MAX_WILDCARD_COMPONENTS} components"));
         }
         Ok(())
     }
@@ -109,6 +117,14 @@ impl<T> UriIndex<T> {
                 }
                 node.value.get_or_insert_with(make)
             }
+        }
+    }
+
+    pub fn get(&self, policy: MatchPolicy, uri: &str) -> Option<&T> {
+        match policy {
+            MatchPolicy::Exact => self.exact.get(uri),
+            MatchPolicy::Prefix => self.prefix.entries.get(uri),
+            MatchPolicy::Wildcard => self.wildcard.find(Some(uri)),
         }
     }
 
@@ -260,6 +276,17 @@ impl<T> WildcardNode<T> {
             self.any.as_deref_mut()
         } else {
             self.children.get_mut(head)
+        }
+    }
+
+    fn find(&self, rest: Option<&str>) -> Option<&T> {
+        match rest {
+            None => self.value.as_ref(),
+            Some(components) => {
+                let (head, tail) = split_first(components);
+                let child = if head.is_empty() { self.any.as_deref() } else { self.children.get(head) };
+                child?.find(tail)
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! a protocol violation, caught when the message is decoded: src/wamp/validate.rs).
 
 use super::*;
-use crate::router::uri_index::MAX_PATTERN_BYTES;
+use crate::router::uri_index::{MAX_PATTERN_BYTES, MAX_WILDCARD_COMPONENTS};
 use crate::wamp::Id;
 
 fn subscribe(mesh: &mut Mesh, shard: usize, conn: ConnId, policy: &str, topic: &str) -> Result<Id, String> {
@@ -108,10 +108,12 @@ fn bad_policies_and_patterns_are_refused() {
     assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "a b"), Err(uris::INVALID_URI.to_owned()));
     assert!(subscribe(&mut mesh, 0, conn, "prefix", "com.myapp.").is_ok(), "a prefix may end in a dot");
     // Patterns are bounded (what they cost every publish grows with their length and depth).
-    let longest = ".".repeat(MAX_PATTERN_BYTES);
-    assert!(subscribe(&mut mesh, 0, conn, "wildcard", &longest).is_ok());
-    let longer = ".".repeat(MAX_PATTERN_BYTES + 1);
-    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", &longer), Err(uris::INVALID_URI.to_owned()));
+    let deepest = ".".repeat(MAX_WILDCARD_COMPONENTS - 1);
+    assert!(subscribe(&mut mesh, 0, conn, "wildcard", &deepest).is_ok());
+    let deeper = ".".repeat(MAX_WILDCARD_COMPONENTS);
+    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", &deeper), Err(uris::INVALID_URI.to_owned()));
+    let longest = "a".repeat(MAX_PATTERN_BYTES);
+    assert!(subscribe(&mut mesh, 0, conn, "prefix", &longest).is_ok());
     assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", &"a".repeat(300)), Err(uris::INVALID_URI.to_owned()));
     assert!(subscribe(&mut mesh, 0, conn, "exact", &"a".repeat(300)).is_ok(), "exact URIs are not patterns");
 }
@@ -223,5 +225,68 @@ fn pattern_registrations_are_their_own_procedures_and_go_away_with_their_callee(
     mesh.frame(0, caller, &call);
     assert!(
         matches!(mesh.take(0, caller).as_slice(), [Message::Error { error, .. }] if error == uris::NO_SUCH_PROCEDURE)
+    );
+}
+
+#[test]
+fn patterns_per_session_are_limited() {
+    let limits = crate::config::SessionLimits { max_patterns: 2, ..Default::default() };
+    let mut mesh = Mesh::with_limits(1, limits);
+    let conn = mesh.join(0);
+    let first = subscribe(&mut mesh, 0, conn, "prefix", "a.").unwrap();
+    register(&mut mesh, 0, conn, "wildcard", "b..c").unwrap();
+    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", "x..y"), Err(uris::LIMIT_EXCEEDED.to_owned()));
+    assert_eq!(register(&mut mesh, 0, conn, "prefix", "d."), Err(uris::LIMIT_EXCEEDED.to_owned()));
+    assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "a."), Ok(first), "one it holds is no new pattern");
+    assert!(subscribe(&mut mesh, 0, conn, "exact", "x.y").is_ok(), "exact URIs are not patterns");
+    mesh.frame(0, conn, &Message::Unsubscribe { request: 5, subscription: first });
+    mesh.take(0, conn);
+    assert!(subscribe(&mut mesh, 0, conn, "wildcard", "x..y").is_ok(), "room again");
+}
+
+#[test]
+fn a_pattern_is_authorized_over_everything_it_can_match() {
+    const REALM: &str = r#"
+[[realms]]
+name = "realm1"
+[[realms.roles]]
+name = "anonymous"
+[[realms.roles.permissions]]
+uri = "com.a"
+allow = { subscribe = true, register = true }
+[[realms.roles.permissions]]
+uri = "com.app."
+match = "prefix"
+allow = { subscribe = true, register = true }
+[[realms.roles.permissions]]
+uri = "com.app.admin."
+match = "prefix"
+allow = { call = true }
+"#;
+    let mut mesh = Mesh::with_realms(1, REALM);
+    let (conn, answer) = mesh.hello(0, "realm1", Dict::new());
+    assert!(matches!(answer.as_slice(), [Message::Welcome { .. }]));
+    let denied = Err(uris::NOT_AUTHORIZED.to_owned());
+    assert!(subscribe(&mut mesh, 0, conn, "exact", "com.a").is_ok());
+    assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "com.a"), denied, "an exact rule allows no pattern");
+    assert!(subscribe(&mut mesh, 0, conn, "prefix", "com.app.news.").is_ok());
+    assert_eq!(subscribe(&mut mesh, 0, conn, "prefix", "com.app."), denied, "it reaches com.app.admin.");
+    assert_eq!(subscribe(&mut mesh, 0, conn, "wildcard", "com.app..x"), denied, "it reaches com.app.admin.x");
+    assert!(register(&mut mesh, 0, conn, "wildcard", "com.app.news..get").is_ok());
+}
+
+#[test]
+fn no_pattern_registration_reaches_into_wamp() {
+    let mut mesh = Mesh::new(1);
+    let conn = mesh.join(0);
+    let denied = Err(uris::NOT_AUTHORIZED.to_owned());
+    assert_eq!(register(&mut mesh, 0, conn, "prefix", "wamp.session."), denied);
+    assert_eq!(register(&mut mesh, 0, conn, "prefix", "wa"), denied);
+    assert_eq!(register(&mut mesh, 0, conn, "wildcard", ".session.count"), denied);
+    assert_eq!(register(&mut mesh, 0, conn, "wildcard", "wamp..count"), denied);
+    assert!(register(&mut mesh, 0, conn, "prefix", "wampx").is_ok());
+    assert!(
+        subscribe(&mut mesh, 0, conn, "prefix", "wamp.").is_ok(),
+        "subscribing to meta events is allowed"
     );
 }

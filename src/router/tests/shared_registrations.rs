@@ -136,3 +136,33 @@ fn a_callee_joining_a_busy_registration_gets_calls_only_after_its_registered() {
     }
     assert!(mesh.take(0, first).is_empty());
 }
+
+#[test]
+fn a_call_waiting_for_registered_can_be_canceled_and_leaves_with_its_caller() {
+    let mut mesh = Mesh::new(2);
+    let (callee, caller) = (mesh.join(1), mesh.join(1));
+    let caller_roles = dict! { "caller" => dict! { "features" => dict! { "call_canceling" => true } } };
+    let canceler = mesh.join_with(1, caller_roles, ConnLimits::default());
+    let options = dict! { "invoke" => "roundrobin" };
+    let bytes = codec::encode_to_bytes(
+        &Message::Register { request: 1, options, procedure: "p".into() },
+        Serializer::Json,
+    );
+    let mut in_flight = Outbox::default();
+    mesh.shards[1].handle_frame(callee, bytes, &mut in_flight);
+    let call =
+        |request| Message::Call { request, options: Dict::new(), procedure: "p".into(), payload: args("x") };
+    mesh.frame(1, caller, &call(1));
+    mesh.frame(1, canceler, &call(2));
+    // The canceler cancels with `kill` (it waits for the callee's answer, which cannot come): it gets its ERROR.
+    mesh.frame(1, canceler, &Message::Cancel { request: 2, options: dict! { "mode" => "kill" } });
+    assert!(matches!(mesh.take(1, canceler).as_slice(), [Message::Error { request: 2, .. }]));
+    // The other caller leaves.
+    mesh.frame(1, caller, &Message::Goodbye { details: Dict::new(), reason: "wamp.close.normal".into() });
+    mesh.take(1, caller);
+    mesh.apply(1, in_flight);
+    assert!(
+        matches!(mesh.take(1, callee).as_slice(), [Message::Registered { .. }]),
+        "no INVOCATION for calls that were canceled or whose caller left"
+    );
+}
