@@ -61,17 +61,16 @@ impl ShardRouter {
             return self.error(conn, code::SUBSCRIBE, request, uris::INVALID_URI, &text, out);
         }
         let held = HeldSubscription { policy, topic };
+        // Subscribing again to what the session holds takes no new place (looked up only at a limit).
+        let new = || !session.subscriptions.values().any(|h| *h == held);
         let max = self.registry.realm(realm).limits.max_subscriptions;
-        if session.subscriptions.len() >= max && !session.subscriptions.values().any(|h| *h == held) {
+        if session.subscriptions.len() >= max && new() {
             self.registry.stats.bump(Counter::SubscriptionLimit);
             let text = format!("this session already holds {max} subscriptions, the most this realm allows");
             return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);
         }
         let max = self.registry.realm(realm).limits.max_patterns;
-        if policy != MatchPolicy::Exact
-            && session.patterns >= max
-            && !session.subscriptions.values().any(|h| *h == held)
-        {
+        if policy != MatchPolicy::Exact && session.patterns >= max && new() {
             self.registry.stats.bump(Counter::SubscriptionLimit);
             let text = format!("this session already holds {max} patterns, the most this realm allows");
             return self.error(conn, code::SUBSCRIBE, request, uris::LIMIT_EXCEEDED, &text, out);

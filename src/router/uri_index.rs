@@ -271,6 +271,15 @@ impl<T> WildcardNode<T> {
         node
     }
 
+    /// The edge a pattern component follows: its own, or "any" for an empty one.
+    fn child(&self, head: &str) -> Option<&WildcardNode<T>> {
+        if head.is_empty() {
+            self.any.as_deref()
+        } else {
+            self.children.get(head)
+        }
+    }
+
     fn child_mut(&mut self, head: &str) -> Option<&mut WildcardNode<T>> {
         if head.is_empty() {
             self.any.as_deref_mut()
@@ -284,8 +293,7 @@ impl<T> WildcardNode<T> {
             None => self.value.as_ref(),
             Some(components) => {
                 let (head, tail) = split_first(components);
-                let child = if head.is_empty() { self.any.as_deref() } else { self.children.get(head) };
-                child?.find(tail)
+                self.child(head)?.find(tail)
             }
         }
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use switchyard::wamp::codec::Serializer;
-use switchyard::wamp::{Payload, Value};
+use switchyard::wamp::{Id, Payload, Value};
 
 use crate::cli::CommonArgs;
 use crate::control::{wait_until, Control};
@@ -27,6 +27,19 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// The stamp a caller's RESULT echoes, checked to answer its own call: caller `caller`'s call with
+    /// sequence number n has request ID n + 1.
+    pub fn of_result(caller: u64, request: Id, payload: &Payload) -> Result<Stamp, String> {
+        let stamp = Stamp::parse(payload).map_err(|e| format!("RESULT with {e}"))?;
+        if stamp.sender != caller || request.checked_sub(1) != Some(stamp.seq) {
+            return Err(format!(
+                "RESULT for request {request} echoes call #{} of caller {}, not ours",
+                stamp.seq, stamp.sender
+            ));
+        }
+        Ok(stamp)
+    }
+
     /// The `Arguments` payload carrying this stamp and `padding`.
     pub fn payload(self, serializer: Serializer, padding: &str) -> Payload {
         let args = [

@@ -167,14 +167,7 @@ impl Handler for Answers {
         };
         let now = self.control.now_ns();
         self.window.release().map_err(|e| format!("RESULT: {e}"))?;
-        let stamp = Stamp::parse(&payload).map_err(|e| format!("RESULT with {e}"))?;
-        // Caller c's call with sequence number n has request ID n + 1.
-        if stamp.sender != self.caller || request.checked_sub(1) != Some(stamp.seq) {
-            return Err(format!(
-                "RESULT for request {request} echoes call #{} of caller {}, not ours",
-                stamp.seq, stamp.sender
-            ));
-        }
+        let stamp = Stamp::of_result(self.caller, request, &payload)?;
         self.latency.record_ns(now.saturating_sub(stamp.sent_ns));
         self.results += 1;
         Ok(())
